@@ -1,0 +1,214 @@
+package dpdk_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/podwire/podwire/dpdk"
+)
+
+// helperEnv makes the test binary act as a child process (see runHelper).
+const helperEnv = "PODWIRE_DPDK_TEST_HELPER"
+
+// runHelper is the child side of tests that need a fresh process: it runs
+// rte_eal_init with the arguments in os.Args after "--" and reports.
+func runHelper() {
+	args := os.Args
+	for i, a := range args {
+		if a == "--" {
+			args = args[i+1:]
+			break
+		}
+	}
+	var err error
+	if os.Getenv(helperEnv) == "options" {
+		err = dpdk.InitOptions(dpdk.Options{NoPCI: true, InMemory: true, NoTelemetry: true, Lcores: []int{0}, Vdevs: args})
+	} else {
+		err = dpdk.Init(args)
+	}
+	if err == nil {
+		fmt.Println("INIT-OK")
+		_ = dpdk.Cleanup()
+		os.Exit(0)
+	}
+	fmt.Printf("INIT-ERR %v\n", err)
+	os.Exit(0)
+}
+
+var devSeq atomic.Int32
+
+// uniqueName returns a vdev name with the driver prefix and a fresh number.
+func uniqueName(driver string) string {
+	return fmt.Sprintf("%s%d", driver, 10+devSeq.Add(1))
+}
+
+// shortDir makes a temporary directory with a short path (sun_path is 108
+// bytes), removed at cleanup.
+func shortDir(t testing.TB) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// startPort configures port p with one rx and one tx queue on testPool and
+// starts it; cleanup stops it (the port stays probed).
+func startPort(t testing.TB, p dpdk.Port) {
+	t.Helper()
+	if err := p.Configure(1, 1, dpdk.PortConf{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.RxQueueSetup(0, 512, dpdk.SocketAny, testPool); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.TxQueueSetup(0, 512, dpdk.SocketAny); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Stop() })
+}
+
+// probe hot-plugs a device and registers its removal.
+func probe(t testing.TB, devargs string) dpdk.Port {
+	t.Helper()
+	ports, err := dpdk.Probe(devargs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ports) != 1 {
+		t.Fatalf("probe %s: %d ports, want 1", devargs, len(ports))
+	}
+	p := ports[0]
+	t.Cleanup(func() {
+		if p.Valid() {
+			if err := p.Remove(); err != nil {
+				t.Errorf("remove: %v", err)
+			}
+		}
+	})
+	return p
+}
+
+// Test frames: Ethernet with a local experimental ethertype and a sequence
+// number, so that nothing else on a link is mistaken for them.
+const testEtherType = 0x88b5
+
+var (
+	srcMAC = []byte{0x02, 0, 0, 0, 0, 0x01}
+	dstMAC = []byte{0x02, 0, 0, 0, 0, 0x02}
+)
+
+func fillFrame(b []byte, seq uint32) {
+	copy(b[0:6], dstMAC)
+	copy(b[6:12], srcMAC)
+	binary.BigEndian.PutUint16(b[12:14], testEtherType)
+	binary.BigEndian.PutUint32(b[14:18], seq)
+	for i := 18; i < len(b); i++ {
+		b[i] = byte(seq) + byte(i)
+	}
+}
+
+// frameSeq returns the sequence number of a test frame, or false.
+func frameSeq(b []byte) (uint32, bool) {
+	if len(b) < 18 || binary.BigEndian.Uint16(b[12:14]) != testEtherType {
+		return 0, false
+	}
+	seq := binary.BigEndian.Uint32(b[14:18])
+	want := make([]byte, len(b))
+	fillFrame(want, seq)
+	return seq, bytes.Equal(b, want)
+}
+
+// makeFrames allocates n test frames of size bytes, numbered from seq0.
+func makeFrames(t testing.TB, n, size int, seq0 uint32) []*dpdk.Mbuf {
+	t.Helper()
+	pkts := make([]*dpdk.Mbuf, n)
+	if err := testPool.AllocBulk(pkts); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range pkts {
+		fillFrame(m.Append(size), seq0+uint32(i))
+	}
+	return pkts
+}
+
+// sendAll transmits pkts on p queue 0, retrying until all are taken.
+func sendAll(t testing.TB, p dpdk.Port, pkts []*dpdk.Mbuf) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(pkts) > 0 {
+		n := p.TxBurst(0, pkts)
+		pkts = pkts[n:]
+		if time.Now().After(deadline) {
+			dpdk.FreeBulk(pkts)
+			t.Fatalf("tx on port %d: %d packets not taken in 5s", p, len(pkts))
+		}
+	}
+}
+
+// receiveFrames polls p queue 0 until want test frames arrived or timeout,
+// checks each and frees everything; it returns the sequence numbers seen.
+func receiveFrames(t testing.TB, p dpdk.Port, want int, timeout time.Duration) []uint32 {
+	t.Helper()
+	var seqs []uint32
+	pkts := make([]*dpdk.Mbuf, 32)
+	deadline := time.Now().Add(timeout)
+	for len(seqs) < want && time.Now().Before(deadline) {
+		n := p.RxBurst(0, pkts)
+		for _, m := range pkts[:n] {
+			if seq, ok := frameSeq(m.Data()); ok {
+				seqs = append(seqs, seq)
+			}
+		}
+		dpdk.FreeBulk(pkts[:n])
+		if n == 0 {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	if len(seqs) < want {
+		t.Fatalf("port %d: received %d of %d test frames in %v", p, len(seqs), want, timeout)
+	}
+	return seqs
+}
+
+// waitLinkUp waits until every port reports link up.
+func waitLinkUp(t testing.TB, timeout time.Duration, ports ...dpdk.Port) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for _, p := range ports {
+		for {
+			l, err := p.Link()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.Up {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("port %d: link still down after %v", p, timeout)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func isErrno(err error, target error) bool { return errors.Is(err, target) }
+
+func mustContain(t testing.TB, s, sub string) {
+	t.Helper()
+	if !strings.Contains(s, sub) {
+		t.Fatalf("%q does not contain %q", s, sub)
+	}
+}

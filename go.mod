@@ -1,0 +1,3 @@
+module github.com/podwire/podwire
+
+go 1.26.8
