@@ -3,7 +3,6 @@ package dpdk_test
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -77,7 +76,11 @@ func startPort(t testing.TB, p dpdk.Port) {
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.Stop() })
+	t.Cleanup(func() {
+		if p.Valid() {
+			_ = p.Stop()
+		}
+	})
 }
 
 // probe hot-plugs a device and registers its removal.
@@ -203,8 +206,6 @@ func waitLinkUp(t testing.TB, timeout time.Duration, ports ...dpdk.Port) {
 		}
 	}
 }
-
-func isErrno(err error, target error) bool { return errors.Is(err, target) }
 
 func mustContain(t testing.TB, s, sub string) {
 	t.Helper()
