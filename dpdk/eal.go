@@ -249,6 +249,7 @@ func Cleanup() error {
 		return ErrNotInitialized
 	}
 	var err error
+	dir := C.GoString(C.rte_eal_get_runtime_dir())
 	done := make(chan struct{})
 	eal.work <- func() {
 		var cerr C.int
@@ -261,7 +262,21 @@ func Cleanup() error {
 	close(eal.work)
 	eal.work = nil
 	eal.state = 2
+	// EAL leaves its runtime directory behind even with --in-memory, where
+	// it is empty; remove it then (os.Remove refuses a non-empty one).
+	if dir != "" {
+		_ = os.Remove(dir)
+	}
 	return err
+}
+
+// RuntimeDir is the EAL's runtime directory, e.g. /var/run/dpdk/<prefix>
+// (rte_eal_get_runtime_dir), or "" before Init.
+func RuntimeDir() string {
+	if !Initialized() {
+		return ""
+	}
+	return C.GoString(C.rte_eal_get_runtime_dir())
 }
 
 func progName() string {

@@ -131,8 +131,9 @@ func startTestpmd(t testing.TB, vdev string, pmdArgs ...string) *testpmd {
 	t.Helper()
 	bin, err := exec.LookPath("dpdk-testpmd")
 	needPrereq(t, err == nil, "dpdk-testpmd (apt-get install dpdk)")
+	prefix := fmt.Sprintf("pwtp%d_%d", os.Getpid(), devSeq.Add(1))
 	args := []string{"-l", "0,1", "--main-lcore", "1", "--no-pci", "--in-memory", "--single-file-segments",
-		"--no-telemetry", "--file-prefix", fmt.Sprintf("pwtp%d_%d", os.Getpid(), devSeq.Add(1)),
+		"--no-telemetry", "--file-prefix", prefix,
 		"--log-level=*:notice", "--vdev=" + vdev, "--", "-i", "--total-num-mbufs=4096"}
 	args = append(args, pmdArgs...)
 	cmd := exec.Command(bin, args...)
@@ -158,6 +159,8 @@ func startTestpmd(t testing.TB, vdev string, pmdArgs ...string) *testpmd {
 	}
 	go func() {
 		_ = cmd.Wait()
+		// testpmd leaves its (empty, --in-memory) runtime directory behind.
+		_ = os.Remove(filepath.Join("/var/run/dpdk", prefix))
 		pw.Close()
 		close(tp.done)
 	}()
