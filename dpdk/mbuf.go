@@ -139,6 +139,11 @@ func (m *Mbuf) SetPort(p uint16) { *m.u16(offPort) = p }
 // RefCnt is the reference count (refcnt).
 func (m *Mbuf) RefCnt() int { return int(*m.u16(offRefcnt)) }
 
+// SetRefCnt sets the reference count. Only the sole owner of an mbuf with
+// reference count 1 may call it, before handing the mbuf to n consumers
+// (e.g. n tx queues when flooding) that each free it once.
+func (m *Mbuf) SetRefCnt(n uint16) { *m.u16(offRefcnt) = n }
+
 // OLFlags returns the offload flags (ol_flags), Mbuf* constants.
 func (m *Mbuf) OLFlags() uint64 { return *(*uint64)(m.ptr(offOlFlags)) }
 

@@ -1,0 +1,232 @@
+package forwarder
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/podwire/podwire/dpdk"
+)
+
+var testPool *dpdk.Mempool
+
+func inCI() bool { v, _ := strconv.ParseBool(os.Getenv("CI")); return v }
+
+func TestMain(m *testing.M) {
+	err := dpdk.InitOptions(dpdk.Options{
+		Lcores: []int{0, 1}, MainLcore: 0, HasMainLcore: true,
+		FilePrefix: fmt.Sprintf("pwfwd%d", os.Getpid()), InMemory: true, SingleFileSegments: true,
+		NoPCI: true, NoTelemetry: true, LogLevel: "*:warning",
+	})
+	if err != nil {
+		msg := fmt.Sprintf("forwarder tests need a working EAL (hugepages: run scripts/setup-node.sh): %v", err)
+		if inCI() {
+			fmt.Fprintln(os.Stderr, "FAIL:", msg)
+			os.Exit(1)
+		}
+		fmt.Fprintln(os.Stderr, "SKIP:", msg)
+		os.Exit(0)
+	}
+	testPool, err = dpdk.NewMbufPool("pwfwd", dpdk.MbufPoolConfig{Mbufs: 16383, Cache: 256, Socket: dpdk.SocketAny})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if n := testPool.InUse(); n != 0 && code == 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: %d mbufs still in use after all tests\n", n)
+		code = 1
+	}
+	testPool.Free()
+	_ = dpdk.Cleanup()
+	os.Exit(code)
+}
+
+// newEngine starts an engine with one worker on lcore 1, closed at cleanup.
+func newEngine(t testing.TB) *Engine {
+	t.Helper()
+	before := testPool.InUse()
+	e, err := New(Config{Pool: testPool, RxDesc: 256, TxDesc: 256, Lcores: dpdk.WorkerLcores()[:1],
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Error(err)
+		}
+		// Runs after the ports' cleanups (registered later, run earlier).
+		if n := testPool.InUse(); n != before {
+			t.Errorf("mempool in use: %d after the test, %d before", n, before)
+		}
+	})
+	return e
+}
+
+var seq atomic.Int32
+
+// pod is the test's end of a vhost-user port: a net_virtio_user port in
+// this process, standing in for a DPDK app in a pod.
+type pod struct {
+	name string
+	mac  net.HardwareAddr
+	peer dpdk.Port // the virtio_user side, polled by the test
+	port dpdk.Port // the vhost side, forwarded by the engine
+}
+
+// attach creates a vhost-user port for the engine and a virtio-user peer,
+// adds the vhost port to network nw, and registers removal of both.
+func attach(t testing.TB, e *Engine, name, nw string, staticMAC bool) *pod {
+	t.Helper()
+	n := seq.Add(1)
+	dir, err := os.MkdirTemp("", "pwf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "s")
+	ports, err := dpdk.Probe(fmt.Sprintf("net_vhost%d,iface=%s,queues=1", 100+n, sock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pod{name: name, port: ports[0], mac: net.HardwareAddr{0x02, 0, 0, 0, byte(n >> 8), byte(n)}}
+	spec := PortSpec{Name: name, Port: p.port, Kind: KindVhostUser, Network: nw}
+	if staticMAC {
+		spec.MAC = p.mac
+	}
+	if err := e.AddPort(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	peers, err := dpdk.Probe(fmt.Sprintf("net_virtio_user%d,path=%s,queues=1,queue_size=256,mac=%s", 100+n, sock, p.mac))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.peer = peers[0]
+	if err := p.peer.Configure(1, 1, dpdk.PortConf{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.peer.RxQueueSetup(0, 256, dpdk.SocketAny, testPool); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.peer.TxQueueSetup(0, 256, dpdk.SocketAny); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.peer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.detach(t, e); os.RemoveAll(dir) })
+	// Wait until the engine sees the link (housekeeping publishes it).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, _ := e.Port(name)
+		if st.Up {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %s: link not up in the engine after 5s", name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return p
+}
+
+func (p *pod) detach(t testing.TB, e *Engine) {
+	if !p.port.Valid() {
+		return
+	}
+	if err := e.RemovePort(context.Background(), p.name); err != nil {
+		t.Errorf("remove %s: %v", p.name, err)
+	}
+	if err := p.peer.Remove(); err != nil {
+		t.Errorf("remove peer of %s: %v", p.name, err)
+	}
+	if err := p.port.Remove(); err != nil {
+		t.Errorf("remove port of %s: %v", p.name, err)
+	}
+}
+
+// frame builds an Ethernet/IPv4/UDP frame whose payload carries seq.
+func frame(t testing.TB, src, dst net.HardwareAddr, seq uint32, size int) []byte {
+	t.Helper()
+	payload := make([]byte, max(size-42, 8))
+	binary.BigEndian.PutUint32(payload, seq)
+	buf := gopacket.NewSerializeBuffer()
+	eth := &layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP,
+		SrcIP: net.IPv4(10, 9, 0, 1), DstIP: net.IPv4(10, 9, 0, 2)}
+	udp := &layers.UDP{SrcPort: 4000, DstPort: 5000}
+	_ = udp.SetNetworkLayerForChecksum(ip)
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		eth, ip, udp, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// rxFrame is a frame a pod received, decoded with gopacket.
+type rxFrame struct {
+	src, dst net.HardwareAddr
+	seq      uint32
+}
+
+// send transmits frames from the pod, all of them or the test fails.
+func (p *pod) send(t testing.TB, frames ...[]byte) {
+	t.Helper()
+	pkts := make([]*dpdk.Mbuf, len(frames))
+	if err := testPool.AllocBulk(pkts); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range frames {
+		copy(pkts[i].Append(len(f)), f)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for len(pkts) > 0 {
+		n := p.peer.TxBurst(0, pkts)
+		pkts = pkts[n:]
+		if time.Now().After(deadline) {
+			dpdk.FreeBulk(pkts)
+			t.Fatalf("pod %s: %d frames not sent", p.name, len(pkts))
+		}
+	}
+}
+
+// recv collects what the pod receives for the given time (or until want
+// frames arrived, if want > 0), decoding each with gopacket.
+func (p *pod) recv(t testing.TB, want int, wait time.Duration) []rxFrame {
+	t.Helper()
+	var out []rxFrame
+	pkts := make([]*dpdk.Mbuf, 32)
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) && (want <= 0 || len(out) < want) {
+		n := p.peer.RxBurst(0, pkts)
+		for _, m := range pkts[:n] {
+			pk := gopacket.NewPacket(m.Data(), layers.LayerTypeEthernet, gopacket.Default)
+			eth, _ := pk.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+			udp, _ := pk.Layer(layers.LayerTypeUDP).(*layers.UDP)
+			if eth == nil || udp == nil || len(udp.Payload) < 4 {
+				t.Errorf("pod %s: undecodable frame % x", p.name, m.Data())
+				continue
+			}
+			out = append(out, rxFrame{src: eth.SrcMAC, dst: eth.DstMAC, seq: binary.BigEndian.Uint32(udp.Payload)})
+		}
+		dpdk.FreeBulk(pkts[:n])
+		if n == 0 {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+	return out
+}
