@@ -558,19 +558,8 @@ func (e *Engine) housekeeping() {
 		case now := <-tick.C:
 			e.clock.Store(uint32(now.Sub(e.t0) / time.Second))
 			e.mu.Lock()
-			changed := false
-			for _, p := range e.ports {
-				l, err := dpdk.Port(p.id).Link()
-				if err == nil && l.Up != p.up {
-					p.up = l.Up
-					changed = true
-					e.log.Info("link changed", "port", p.spec.Name, "up", l.Up)
-				}
-			}
-			if changed {
-				if err := e.publish(context.Background()); err != nil {
-					e.log.Warn("publish link change", "err", err)
-				}
+			if err := e.updateLinks(context.Background()); err != nil {
+				e.log.Warn("publish link change", "err", err)
 			}
 			if now.Sub(lastAge) >= time.Second {
 				lastAge = now
@@ -582,6 +571,24 @@ func (e *Engine) housekeeping() {
 			e.mu.Unlock()
 		}
 	}
+}
+
+// updateLinks reads every port's link state and publishes a snapshot if
+// one changed: workers poll only ports whose link is up. Called with e.mu held.
+func (e *Engine) updateLinks(ctx context.Context) error {
+	changed := false
+	for _, p := range e.ports {
+		l, err := dpdk.Port(p.id).Link()
+		if err == nil && l.Up != p.up {
+			p.up = l.Up
+			changed = true
+			e.log.Info("link changed", "port", p.spec.Name, "up", l.Up)
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return e.publish(ctx)
 }
 
 func macToU64(m net.HardwareAddr) uint64 {

@@ -93,6 +93,26 @@ type pod struct {
 // adds the vhost port to network nw, and registers removal of both.
 func attach(t testing.TB, e *Engine, name, nw string, staticMAC bool) *pod {
 	t.Helper()
+	p := attachPort(t, e, name, nw, staticMAC)
+	t.Cleanup(func() { p.detach(t, e) })
+	// Wait until the engine sees the link (housekeeping publishes it).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, _ := e.Port(name)
+		if st.Up {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %s: link not up in the engine after 5s", name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return p
+}
+
+// attachPort creates the port pair and adds the vhost side to the engine.
+func attachPort(t testing.TB, e *Engine, name, nw string, staticMAC bool) *pod {
+	t.Helper()
 	n := seq.Add(1)
 	dir, err := os.MkdirTemp("", "pwf")
 	if err != nil {
@@ -128,19 +148,7 @@ func attach(t testing.TB, e *Engine, name, nw string, staticMAC bool) *pod {
 	if err := p.peer.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.detach(t, e); os.RemoveAll(dir) })
-	// Wait until the engine sees the link (housekeeping publishes it).
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st, _ := e.Port(name)
-		if st.Up {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("port %s: link not up in the engine after 5s", name)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	return p
 }
 
