@@ -96,4 +96,3 @@ func attachIdle(t testing.TB, e *Engine, name, nw string) *pod {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
