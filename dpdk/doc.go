@@ -38,6 +38,17 @@
 // loop must not allocate: a loop that never allocates is stopped only by the
 // scheduler's stop-the-world phases, which other goroutines' allocations cause.
 //
+// # Signals and network namespaces
+//
+// The Go runtime handles every signal, real-time ones included, so DPDK's
+// tap PMD finds no free real-time signal for its rx trigger, logs "All
+// rt-signals are in use" and polls without it. That is deliberate: a DPDK
+// signal handler installed without SA_ONSTACK would run on goroutine stacks
+// and corrupt them. The tap PMD also opens /dev/net/tun once per queue in
+// the calling thread's network namespace: to put a tap interface into a
+// pod's namespace, probe and set up the port from a locked thread that has
+// entered it (see tap_test.go).
+//
 // # Ownership
 //
 //   - The creator of a Mempool or Ring frees it (Free) after every port,

@@ -164,9 +164,6 @@ func Init(args []string) error {
 	cargv := (**C.char)(C.calloc(C.size_t(len(argv)+1), C.size_t(unsafe.Sizeof((*C.char)(nil)))))
 	copy(unsafe.Slice(cargv, len(argv)+1), argv)
 
-	if rc := C.pw_release_rt_signal(); rc < 0 {
-		return newError("sigaction for DPDK's real-time signal", int(rc))
-	}
 	errc := make(chan error, 1)
 	work := make(chan func())
 	go func() {

@@ -154,20 +154,3 @@ int pw_remote_launch(uintptr_t key, unsigned lcore)
 	return rte_eal_remote_launch(pw_lcore_trampoline, (void *)key, lcore);
 }
 
-// pw_release_rt_signal gives one real-time signal back to the default
-// disposition. The Go runtime installs a handler on every signal, and
-// DPDK's tap PMD looks for a real-time signal nobody handles to drive its
-// rx trigger; without one, it fails to set up its queues ("All rt-signals
-// are in use"). Returns the signal number or -errno.
-int pw_release_rt_signal(void)
-{
-	struct sigaction sa;
-	int sig = SIGRTMAX - 1;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(sig, &sa, NULL) != 0)
-		return -errno;
-	return sig;
-}

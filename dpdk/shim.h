@@ -159,6 +159,5 @@ int pw_ports_of_device(const char *name, uint16_t *out, int max);
 int pw_port_device_name(uint16_t port, char *buf, size_t len);
 int pw_port_remove_device(uint16_t port);
 int pw_next_port(int prev);
-int pw_release_rt_signal(void);
 
 #endif

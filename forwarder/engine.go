@@ -548,7 +548,7 @@ func (e *Engine) waitQuiescent(ctx context.Context, gen uint64) error {
 // housekeeping advances the clock, follows link state and ages MACs.
 func (e *Engine) housekeeping() {
 	defer close(e.hkDone)
-	tick := time.NewTicker(250 * time.Millisecond)
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	lastAge := time.Now()
 	for {

@@ -1,0 +1,221 @@
+// Package testpmd runs dpdk-testpmd as a pod in tests and demos: a real
+// DPDK application in its own process, optionally inside a network
+// namespace, driven through its interactive prompt.
+package testpmd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Options describe one testpmd process.
+type Options struct {
+	// Vdevs are the pod's ports, e.g. "net_virtio_user0,path=...".
+	Vdevs []string
+	// Netns, if set, is a named network namespace to run in (ip netns exec).
+	Netns string
+	// Lcores and MainLcore place it; default "0,1" with main 1, so that the
+	// forwarding lcore is core 0.
+	Lcores    string
+	MainLcore int
+	// Args are testpmd's own arguments after "--" (besides -i).
+	Args []string
+	// User, if set, runs testpmd as this uid:gid (non-root pods).
+	UID, GID *int
+	// Prefix is the EAL file prefix; default a unique one.
+	Prefix string
+}
+
+// Pod is a running testpmd.
+type Pod struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	prefix string
+
+	mu   sync.Mutex
+	out  strings.Builder
+	done chan struct{}
+	err  error
+}
+
+var seq struct {
+	sync.Mutex
+	n int
+}
+
+// Start starts testpmd. The caller stops it with Stop.
+func Start(o Options) (*Pod, error) {
+	bin, err := exec.LookPath("dpdk-testpmd")
+	if err != nil {
+		return nil, errors.New("dpdk-testpmd not found (apt-get install dpdk)")
+	}
+	if o.Lcores == "" {
+		o.Lcores, o.MainLcore = "0,1", 1
+	}
+	if o.Prefix == "" {
+		seq.Lock()
+		seq.n++
+		o.Prefix = fmt.Sprintf("pwpod%d_%d", os.Getpid(), seq.n)
+		seq.Unlock()
+	}
+	args := []string{"-l", o.Lcores, "--main-lcore", strconv.Itoa(o.MainLcore), "--no-pci", "--in-memory",
+		"--single-file-segments", "--no-telemetry", "--file-prefix", o.Prefix, "--log-level=*:notice"}
+	for _, v := range o.Vdevs {
+		args = append(args, "--vdev="+v)
+	}
+	args = append(args, "--", "-i", "--total-num-mbufs=8191", "--rxd=1024", "--txd=1024")
+	args = append(args, o.Args...)
+	name := bin
+	if o.Netns != "" {
+		args = append([]string{"netns", "exec", o.Netns, bin}, args...)
+		name = "ip"
+	}
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if o.UID != nil || o.GID != nil {
+		cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())}
+		if o.UID != nil {
+			cred.Uid = uint32(*o.UID)
+		}
+		if o.GID != nil {
+			cred.Gid = uint32(*o.GID)
+		}
+		cmd.SysProcAttr.Credential = cred
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	p := &Pod{cmd: cmd, stdin: stdin, prefix: o.Prefix, done: make(chan struct{})}
+	go func() {
+		// Raw chunks, not lines: the prompt has no newline.
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := pr.Read(buf)
+			p.mu.Lock()
+			p.out.Write(buf[:n])
+			p.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		p.err = cmd.Wait()
+		pw.Close()
+		_ = os.Remove(filepath.Join("/var/run/dpdk", o.Prefix))
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// PID is the process id (of ip netns exec, which execs testpmd).
+func (p *Pod) PID() int { return p.cmd.Process.Pid }
+
+// Send writes one command line to the prompt.
+func (p *Pod) Send(line string) { fmt.Fprintln(p.stdin, line) }
+
+// Output is everything printed so far.
+func (p *Pod) Output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// Exited reports whether the process has ended.
+func (p *Pod) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// WaitFor waits until the output contains s, the process ends, or timeout.
+func (p *Pod) WaitFor(s string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(p.Output(), s) {
+		if p.Exited() {
+			return fmt.Errorf("testpmd exited (%v) before printing %q; output:\n%s", p.err, s, tail(p.Output()))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("testpmd did not print %q in %v; output:\n%s", s, timeout, tail(p.Output()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+var rxRE = regexp.MustCompile(`RX-packets:\s+(\d+)`)
+
+// RxPackets asks for port stats and returns the RX-packets of each port.
+func (p *Pod) RxPackets(timeout time.Duration) ([]uint64, error) {
+	marker := fmt.Sprintf("pwmark%d", time.Now().UnixNano())
+	before := len(p.Output())
+	p.Send("show port stats all")
+	p.Send("echo " + marker) // not a command: testpmd prints a "Bad arguments" line with it
+	deadline := time.Now().Add(timeout)
+	for {
+		out := p.Output()[before:]
+		if strings.Contains(out, marker) {
+			var v []uint64
+			for _, m := range rxRE.FindAllStringSubmatch(out, -1) {
+				n, _ := strconv.ParseUint(m[1], 10, 64)
+				v = append(v, n)
+			}
+			return v, nil
+		}
+		if time.Now().After(deadline) || p.Exited() {
+			return nil, fmt.Errorf("no port stats from testpmd; output:\n%s", tail(p.Output()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop asks testpmd to stop and quit, and kills it by PID after timeout.
+func (p *Pod) Stop(timeout time.Duration) {
+	if p.Exited() {
+		return
+	}
+	p.Send("stop")
+	p.Send("quit")
+	p.stdin.Close()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// Kill ends testpmd at once (SIGKILL to its process group).
+func (p *Pod) Kill() {
+	if !p.Exited() {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+func tail(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > 30 {
+		lines = lines[len(lines)-30:]
+	}
+	return strings.Join(lines, "\n")
+}
