@@ -104,6 +104,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (d *Daemon, err e
 	if err := d.eng.Start(); err != nil {
 		return nil, err
 	}
+	d.confineThreads()
 	if d.vhost, err = vhostuser.New(vhostuser.Config{BaseDir: cfg.SocketDir, Logger: log}); err != nil {
 		return nil, err
 	}
@@ -227,6 +228,30 @@ func (d *Daemon) shutdown(ctx context.Context, graceful bool) {
 	}
 	if graceful {
 		d.log.Info("podwired stopped")
+	}
+}
+
+// confineThreads keeps the Go runtime's and EAL's other threads off the
+// forwarding cores, on the EAL cores no worker uses.
+func (d *Daemon) confineThreads() {
+	workerCPU := map[int]bool{}
+	for _, w := range d.eng.Workers() {
+		workerCPU[w.CPU] = true
+	}
+	var ctl []int
+	for _, c := range d.cfg.EAL.Lcores {
+		if !workerCPU[c] {
+			ctl = append(ctl, c)
+		}
+	}
+	if len(ctl) == 0 {
+		d.log.Warn("every EAL core forwards: control threads share the forwarding cores")
+		return
+	}
+	if n, err := dpdk.ConfineThreads(ctl); err != nil {
+		d.log.Warn("confine control threads", "err", err)
+	} else {
+		d.log.Debug("control threads confined", "threads", n, "cpus", ctl)
 	}
 }
 

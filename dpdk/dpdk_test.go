@@ -496,3 +496,39 @@ func TestZeroAllocsPerBurst(t *testing.T) {
 		}
 	}
 }
+
+func TestConfineThreads(t *testing.T) {
+	n, err := dpdk.ConfineThreads([]int{0})
+	if err != nil || n == 0 {
+		t.Fatalf("ConfineThreads: %d %v", n, err)
+	}
+	tasks, _ := os.ReadDir("/proc/self/task")
+	workers := 0
+	for _, tk := range tasks {
+		st, err := os.ReadFile("/proc/self/task/" + tk.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile("/proc/self/task/" + tk.Name() + "/comm")
+		var allowed string
+		for _, l := range strings.Split(string(st), "\n") {
+			if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok {
+				allowed = strings.TrimSpace(v)
+			}
+		}
+		if strings.HasPrefix(string(comm), "rte-worker-") {
+			workers++
+			if allowed != "1" {
+				t.Errorf("worker thread %s moved to %q", tk.Name(), allowed)
+			}
+		} else if allowed != "0" {
+			t.Errorf("thread %s (%s) allowed on %q, want 0", tk.Name(), strings.TrimSpace(string(comm)), allowed)
+		}
+	}
+	if workers != 1 {
+		t.Fatalf("%d worker threads, want 1", workers)
+	}
+	if _, err := dpdk.ConfineThreads(nil); err == nil {
+		t.Fatal("ConfineThreads(nil) succeeded")
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // LcoreAny is the lcore id of a thread DPDK does not know (LCORE_ID_ANY).
@@ -151,6 +153,9 @@ func StartThread(cpu int, fn func(lcore uint)) (*Thread, error) {
 			return
 		}
 		t.Lcore = uint(rc)
+		tid := unix.Gettid()
+		pinned.Store(tid, struct{}{})
+		defer pinned.Delete(tid)
 		errc <- nil
 		defer C.rte_thread_unregister()
 		fn(t.Lcore)

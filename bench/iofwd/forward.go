@@ -122,6 +122,13 @@ func NewForwarder(log *slog.Logger, s Setup) (*Forwarder, error) {
 	if err := dpdk.InitOptions(o); err != nil {
 		return nil, fmt.Errorf("eal init: %w", err)
 	}
+	// Keep the Go runtime's threads off the forwarding core, as podwired
+	// does: testpmd's forwarding thread has its core to itself too.
+	if n, err := dpdk.ConfineThreads([]int{MainLcore}); err != nil {
+		log.Warn("confine threads", "err", err)
+	} else {
+		log.Debug("threads confined to the main lcore's cpu", "threads", n)
+	}
 	f := &Forwarder{log: log, setup: s, lcore: FwdLcore, prefix: o.FilePrefix}
 	if err := f.init(); err != nil {
 		_ = f.Close()
