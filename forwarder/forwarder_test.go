@@ -241,3 +241,68 @@ func churnDone(mu *sync.Mutex, n *int) int {
 	defer mu.Unlock()
 	return *n
 }
+
+// TestVLANTrunk: networks map to VLANs on a trunk port. Frames from an
+// access port leave the trunk tagged with their network's VLAN (untagged
+// for VLAN 0); tagged frames from the trunk reach only their network's
+// access ports, untagged; an unknown VLAN is dropped and counted.
+func TestVLANTrunk(t *testing.T) {
+	e := newEngine(t)
+	ctx := context.Background()
+	for _, n := range []NetworkSpec{{Name: "v10", VLAN: 10}, {Name: "v20", VLAN: 20}, {Name: "plain"}} {
+		if err := e.AddNetwork(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.AddNetwork(ctx, NetworkSpec{Name: "dup", VLAN: 10}); err == nil {
+		t.Fatal("two networks on VLAN 10 accepted")
+	}
+	up := attach(t, e, "uplink", "", false)
+	a := attach(t, e, "a", "v10", false)
+	b := attach(t, e, "b", "v20", false)
+	c := attach(t, e, "c", "plain", false)
+	remote := net.HardwareAddr{0x02, 0xaa, 0, 0, 0, 1}
+
+	// Broadcast from a (VLAN 10): the uplink gets it tagged 10, nobody else.
+	a.send(t, frame(t, a.mac, bcast, 1, 64))
+	got := up.recv(t, 1, time.Second)
+	if len(got) != 1 || got[0].vlan != 10 || got[0].seq != 1 {
+		t.Fatalf("uplink got %+v, want seq 1 tagged 10", got)
+	}
+	for _, p := range []*pod{b, c} {
+		if g := p.recv(t, 0, 50*time.Millisecond); len(g) != 0 {
+			t.Fatalf("%s got a frame of another network: %+v", p.name, g)
+		}
+	}
+	// Tagged 20 from the uplink to b's MAC (unknown yet: flooded in v20).
+	up.send(t, tagged(t, remote, b.mac, 20, 2, 100))
+	if g := b.recv(t, 1, time.Second); len(g) != 1 || g[0].vlan != -1 || g[0].seq != 2 {
+		t.Fatalf("b got %+v, want seq 2 untagged", g)
+	}
+	// b answers: unicast to the learned remote MAC, tagged 20 on the uplink.
+	b.send(t, frame(t, b.mac, remote, 3, 64))
+	if g := up.recv(t, 1, time.Second); len(g) != 1 || g[0].vlan != 20 || g[0].seq != 3 {
+		t.Fatalf("uplink got %+v, want seq 3 tagged 20", g)
+	}
+	// Untagged from the uplink belongs to the VLAN 0 network.
+	up.send(t, frame(t, remote, bcast, 4, 64))
+	if g := c.recv(t, 1, time.Second); len(g) != 1 || g[0].seq != 4 {
+		t.Fatalf("c got %+v", g)
+	}
+	c.send(t, frame(t, c.mac, remote, 5, 64))
+	if g := up.recv(t, 1, time.Second); len(g) != 1 || g[0].vlan != -1 || g[0].seq != 5 {
+		t.Fatalf("uplink got %+v, want seq 5 untagged", g)
+	}
+	// A VLAN no network uses, and a truncated tag.
+	up.send(t, tagged(t, remote, bcast, 99, 6, 64), tagged(t, remote, bcast, 10, 7, 64)[:16])
+	time.Sleep(100 * time.Millisecond)
+	pu, _ := e.Port("uplink")
+	if pu.Counters.Drops["no_network"] != 1 || pu.Counters.Drops["bad_header"] != 1 {
+		t.Fatalf("uplink drops %v", pu.Counters.Drops)
+	}
+	for _, p := range []*pod{a, b, c} {
+		if g := p.recv(t, 0, 50*time.Millisecond); len(g) != 0 {
+			t.Fatalf("%s got %+v", p.name, g)
+		}
+	}
+}

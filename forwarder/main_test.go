@@ -124,7 +124,7 @@ func attachPort(t testing.TB, e *Engine, name, nw string, staticMAC bool) *pod {
 		t.Fatal(err)
 	}
 	p := &pod{name: name, port: ports[0], mac: net.HardwareAddr{0x02, 0, 0, 0, byte(n >> 8), byte(n)}}
-	spec := PortSpec{Name: name, Port: p.port, Kind: KindVhostUser, Network: nw}
+	spec := PortSpec{Name: name, Port: p.port, Kind: KindVhostUser, Network: nw, Trunk: nw == ""}
 	if staticMAC {
 		spec.MAC = p.mac
 	}
@@ -185,10 +185,21 @@ func frame(t testing.TB, src, dst net.HardwareAddr, seq uint32, size int) []byte
 	return buf.Bytes()
 }
 
+// tagged builds the frame of frame() with an 802.1Q tag.
+func tagged(t testing.TB, src, dst net.HardwareAddr, vid uint16, seq uint32, size int) []byte {
+	t.Helper()
+	f := frame(t, src, dst, seq, size)
+	out := make([]byte, 0, len(f)+4)
+	out = append(out, f[:12]...)
+	out = append(out, 0x81, 0x00, byte(vid>>8), byte(vid))
+	return append(out, f[12:]...)
+}
+
 // rxFrame is a frame a pod received, decoded with gopacket.
 type rxFrame struct {
 	src, dst net.HardwareAddr
 	seq      uint32
+	vlan     int // -1: untagged
 }
 
 // send transmits frames from the pod, all of them or the test fails.
@@ -229,7 +240,11 @@ func (p *pod) recv(t testing.TB, want int, wait time.Duration) []rxFrame {
 				t.Errorf("pod %s: undecodable frame % x", p.name, m.Data())
 				continue
 			}
-			out = append(out, rxFrame{src: eth.SrcMAC, dst: eth.DstMAC, seq: binary.BigEndian.Uint32(udp.Payload)})
+			f := rxFrame{src: eth.SrcMAC, dst: eth.DstMAC, seq: binary.BigEndian.Uint32(udp.Payload), vlan: -1}
+			if q, ok := pk.Layer(layers.LayerTypeDot1Q).(*layers.Dot1Q); ok {
+				f.vlan = int(q.VLANIdentifier)
+			}
+			out = append(out, f)
 		}
 		dpdk.FreeBulk(pkts[:n])
 		if n == 0 {
