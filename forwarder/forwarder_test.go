@@ -306,3 +306,77 @@ func TestVLANTrunk(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoWorkersRebalance runs two workers (sharing cpu 1): rx queues are
+// spread over both, moved when ports leave, and workers share the single
+// tx queue of each vhost-user port under its lock, without loss.
+func TestTwoWorkersRebalance(t *testing.T) {
+	e := newEngineN(t, 2)
+	ctx := context.Background()
+	if err := e.AddNetwork(ctx, NetworkSpec{Name: "n"}); err != nil {
+		t.Fatal(err)
+	}
+	a := attach(t, e, "a", "n", true)
+	b := attach(t, e, "b", "n", true)
+	c := attach(t, e, "c", "n", true)
+	d := attach(t, e, "d", "n", true)
+	load := func() []int {
+		var l []int
+		for _, w := range e.Workers() {
+			l = append(l, len(w.RxQueues))
+		}
+		return l
+	}
+	if l := load(); l[0] != 2 || l[1] != 2 {
+		t.Fatalf("queues per worker %v, want [2 2]", l)
+	}
+	for _, p := range []*pod{a, b, c, d} {
+		if st, _ := e.Port(p.name); !st.SharedTx || st.TxQueues != 1 {
+			t.Fatalf("port %s: tx queues %d shared %v, want 1 shared", p.name, st.TxQueues, st.SharedTx)
+		}
+	}
+	// Remove both ports of one worker: the other worker's extra queue moves.
+	var gone []*pod
+	w0 := e.Workers()[0].RxQueues
+	for _, q := range w0 {
+		for _, p := range []*pod{a, b, c, d} {
+			if p.name == q.Port {
+				gone = append(gone, p)
+			}
+		}
+	}
+	for _, p := range gone {
+		p.detach(t, e)
+	}
+	if l := load(); l[0] != 1 || l[1] != 1 {
+		t.Fatalf("after removing worker 0's ports: queues per worker %v, want [1 1]", l)
+	}
+	var left []*pod
+	for _, p := range []*pod{a, b, c, d} {
+		if p.port.Valid() {
+			left = append(left, p)
+		}
+	}
+	// Both directions at once: each worker sends into the other's port
+	// through the shared tx queues.
+	x, y := left[0], left[1]
+	for r := range 50 {
+		var fx, fy [][]byte
+		for i := range 16 {
+			fx = append(fx, frame(t, x.mac, y.mac, uint32(r*100+i), 64))
+			fy = append(fy, frame(t, y.mac, x.mac, uint32(r*100+50+i), 64))
+		}
+		x.send(t, fx...)
+		y.send(t, fy...)
+		gy := y.recv(t, 16, 2*time.Second)
+		gx := x.recv(t, 16, 2*time.Second)
+		if len(gx) != 16 || len(gy) != 16 {
+			t.Fatalf("round %d: got %d and %d of 16", r, len(gx), len(gy))
+		}
+		for i := range 16 {
+			if gy[i].seq != uint32(r*100+i) || gx[i].seq != uint32(r*100+50+i) {
+				t.Fatalf("round %d: order broken: %v %v", r, gx, gy)
+			}
+		}
+	}
+}

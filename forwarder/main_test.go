@@ -25,8 +25,11 @@ var testPool *dpdk.Mempool
 func inCI() bool { v, _ := strconv.ParseBool(os.Getenv("CI")); return v }
 
 func TestMain(m *testing.M) {
+	// Three lcores on two cpus: main on cpu 0, two worker lcores sharing
+	// cpu 1, so that tests can run two workers (rebalancing, shared tx
+	// queues) on this 2-core machine.
 	err := dpdk.InitOptions(dpdk.Options{
-		Lcores: []int{0, 1}, MainLcore: 0, HasMainLcore: true,
+		Extra: []string{"--lcores", "0@0,1@1,2@1"}, MainLcore: 0, HasMainLcore: true,
 		FilePrefix: fmt.Sprintf("pwfwd%d", os.Getpid()), InMemory: true, SingleFileSegments: true,
 		NoPCI: true, NoTelemetry: true, LogLevel: "*:warning",
 	})
@@ -55,10 +58,13 @@ func TestMain(m *testing.M) {
 }
 
 // newEngine starts an engine with one worker on lcore 1, closed at cleanup.
-func newEngine(t testing.TB) *Engine {
+func newEngine(t testing.TB) *Engine { t.Helper(); return newEngineN(t, 1) }
+
+// newEngineN starts an engine with n workers (lcores 1..n, all on cpu 1).
+func newEngineN(t testing.TB, n int) *Engine {
 	t.Helper()
 	before := testPool.InUse()
-	e, err := New(Config{Pool: testPool, RxDesc: 256, TxDesc: 256, Lcores: dpdk.WorkerLcores()[:1],
+	e, err := New(Config{Pool: testPool, RxDesc: 256, TxDesc: 256, Lcores: dpdk.WorkerLcores()[:n],
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
