@@ -57,6 +57,11 @@ type Status struct {
 	Workers    int       `json:"workers"`
 	Ports      int       `json:"ports"`
 	Networks   int       `json:"networks"`
+	// Mbufs is the mbuf pool's size and MbufsInUse how many are out of it
+	// (in rx rings, in flight, or leaked): back at its idle level after
+	// traffic stops.
+	Mbufs      int `json:"mbufs"`
+	MbufsInUse int `json:"mbufsInUse"`
 }
 
 // Network is a bridge domain: MAC learning and aging, flooding within the

@@ -320,57 +320,7 @@ func TestTrafficAcrossRestart(t *testing.T) {
 	in := newInstance(t, "workers:\n  idleSleep: 0s\n")
 	in.start()
 	ctx := ctxT(t)
-	// pod0 generates towards pod1 (txonly), pod1 counts (rxonly): traffic
-	// that does not depend on packets surviving the restart.
-	macs := []string{"02:00:00:00:0a:01", "02:00:00:00:0a:02"}
-	modes := []string{"txonly", "rxonly"}
-	var pods []*testpmd.Pod
-	for i := range 2 {
-		a, err := in.client.PutAttachment(ctx, api.Attachment{ContainerID: fmt.Sprintf("pod%d", i), IfName: "net1",
-			Network: "default", Kind: api.KindVhostUser, MAC: macs[i]})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ns := fmt.Sprintf("pwt%d_%d", os.Getpid(), i)
-		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-			t.Fatalf("ip netns add: %v %s", err, out)
-		}
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-		pod, err := testpmd.Start(testpmd.Options{
-			Netns: ns,
-			Vdevs: []string{fmt.Sprintf("net_virtio_user0,path=%s,server=1,queues=1,queue_size=1024,mac=%s", a.SocketPath, macs[i])},
-			Args:  []string{"--forward-mode=" + modes[i], "--eth-peer=0," + macs[1-i]},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { pod.Stop(5 * time.Second) })
-		if err := pod.WaitFor("testpmd>", 20*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		pods = append(pods, pod)
-	}
-	waitUp := func() {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			l, _ := in.client.Attachments(ctx)
-			up := 0
-			for _, a := range l {
-				if a.State == api.StateUp {
-					up++
-				}
-			}
-			if up == 2 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("attachments not up: %+v", l)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitUp()
+	pods := startTxRxPods(t, in)
 	pods[1].Send("start")
 	pods[0].Send("start")
 	rx := func() uint64 {
@@ -410,5 +360,135 @@ func TestTrafficAcrossRestart(t *testing.T) {
 		if p.Drops["bad_src_mac"] != 0 || p.Drops["same_port"] != 0 {
 			t.Errorf("port %s drops %v", p.Port, p.Drops)
 		}
+	}
+}
+
+// startTxRxPods attaches two DPDK pods (testpmd in their own netns,
+// vhost-user with the pod as server) and waits until both are up: pod0
+// generates towards pod1 (txonly) and pod1 counts (rxonly), traffic that
+// does not depend on packets surviving a restart. The caller sends start.
+func startTxRxPods(t *testing.T, in *instance) []*testpmd.Pod {
+	t.Helper()
+	ctx := ctxT(t)
+	macs := []string{"02:00:00:00:0a:01", "02:00:00:00:0a:02"}
+	modes := []string{"txonly", "rxonly"}
+	var pods []*testpmd.Pod
+	for i := range 2 {
+		a, err := in.client.PutAttachment(ctx, api.Attachment{ContainerID: fmt.Sprintf("pod%d", i), IfName: "net1",
+			Network: "default", Kind: api.KindVhostUser, MAC: macs[i]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns := fmt.Sprintf("pwt%d_%d", os.Getpid(), i)
+		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add: %v %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		pod, err := testpmd.Start(testpmd.Options{
+			Netns: ns,
+			Vdevs: []string{fmt.Sprintf("net_virtio_user0,path=%s,server=1,queues=1,queue_size=1024,mac=%s", a.SocketPath, macs[i])},
+			Args:  []string{"--forward-mode=" + modes[i], "--eth-peer=0," + macs[1-i]},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pod.Stop(5 * time.Second) })
+		if err := pod.WaitFor("testpmd>", 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		pods = append(pods, pod)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		l, _ := in.client.Attachments(ctx)
+		up := 0
+		for _, a := range l {
+			if a.State == api.StateUp {
+				up++
+			}
+		}
+		if up == 2 {
+			return pods
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("attachments not up: %+v", l)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestPeerDisappears: a pod killed mid-traffic costs counted drops, not a
+// crash; after its attachment is deleted the mempool is back at its idle
+// level.
+func TestPeerDisappears(t *testing.T) {
+	in := newInstance(t, "workers:\n  idleSleep: 0s\n")
+	in.start()
+	ctx := ctxT(t)
+	idle, err := in.client.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := startTxRxPods(t, in)
+	pods[1].Send("start")
+	pods[0].Send("start")
+	portOf := func(name string) api.Port {
+		l, _ := in.client.Ports(ctx)
+		for _, p := range l {
+			if p.Network != "" && strings.Contains(p.Name, name) {
+				return p
+			}
+		}
+		return api.Port{}
+	}
+	atts, _ := in.client.Attachments(ctx)
+	var rxName string
+	for _, a := range atts {
+		if a.ContainerID == "pod1" {
+			rxName = a.PortName
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for portOf(rxName).Counters.TxPackets < 10000 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no traffic to pod1: %+v", portOf(rxName))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	pods[1].Kill() // the receiving pod dies mid-traffic
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		p := portOf(rxName)
+		if p.Counters.TotalDrops() > 1000 && !p.Link.Up {
+			t.Logf("after the pod died: link %v, drops %v", p.Link, p.Counters.Drops)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no drops counted after the pod died: %+v", p)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := in.client.Status(ctx); err != nil {
+		t.Fatalf("podwired not answering after the pod died: %v\n%s", err, in.log)
+	}
+	pods[0].Stop(5 * time.Second)
+	for _, id := range []string{"pod0", "pod1"} {
+		if err := in.client.DeleteAttachment(ctx, id, "net1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		st, err := in.client.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.MbufsInUse <= idle.MbufsInUse {
+			t.Logf("mbufs in use: %d idle, %d after", idle.MbufsInUse, st.MbufsInUse)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mbufs in use %d after all ports are gone, %d at idle", st.MbufsInUse, idle.MbufsInUse)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -156,7 +156,8 @@ func writeErr(w http.ResponseWriter, status int, field, format string, args ...a
 func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	st := api.Status{Version: Version, APIVersion: api.Version, StartedAt: d.started,
-		Workers: len(d.eng.Workers()), Ports: len(d.eng.Ports()), Networks: len(d.networks)}
+		Workers: len(d.eng.Workers()), Ports: len(d.eng.Ports()), Networks: len(d.networks),
+		Mbufs: d.pool.Size(), MbufsInUse: d.pool.InUse()}
 	d.mu.Unlock()
 	_ = api.WriteJSON(w, http.StatusOK, st)
 }
@@ -362,32 +363,27 @@ func (d *Daemon) handleAttachmentPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if old, ok := d.atts[key]; ok {
-		if f := old.spec.SpecDiff(a); f != "" {
+		if f := old.spec.SpecDiff(a); f != "" && !sameKernelMAC(old, a) {
 			writeErr(w, http.StatusConflict, f, "attachment %s exists with a different %s", key, f)
 			return
 		}
-		if old.vport == nil { // a port that failed before: try again
+		if !old.hasPort() { // a port that failed before: try again
 			old.err = d.createVport(r.Context(), old)
 		}
 		if old.err != nil {
-			writeErr(w, http.StatusInternalServerError, "", "attachment %s: %v", key, old.err)
+			writePortErr(w, key, old.err)
 			return
 		}
 		_ = api.WriteJSON(w, http.StatusOK, d.status(old))
-		return
-	}
-	if a.Kind == api.KindKernel {
-		writeErr(w, http.StatusUnprocessableEntity, api.FieldKind, "kind kernel is not supported by this podwired yet")
 		return
 	}
 	if len(d.eng.Ports()) >= maxPorts {
 		writeErr(w, http.StatusServiceUnavailable, "", "podwired has %d ports, its limit (DPDK RTE_MAX_ETHPORTS)", maxPorts)
 		return
 	}
-	att := d.createPort(r.Context(), a)
+	att := d.createPort(r.Context(), a, false)
 	if att.err != nil {
-		status := http.StatusInternalServerError
-		writeErr(w, status, "", "create port for %s: %v", key, att.err)
+		writePortErr(w, key, att.err)
 		return
 	}
 	d.atts[key] = att
@@ -397,8 +393,12 @@ func (d *Daemon) handleAttachmentPut(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusInternalServerError, "", "%v", err)
 		return
 	}
-	d.log.Info("attachment added", "container_id", a.ContainerID, "ifname", a.IfName, "kind", a.Kind,
-		"network", a.Network, "port", att.portName, "socket", att.vport.SocketPath())
+	where := []any{"netns", a.Netns}
+	if att.vport != nil {
+		where = []any{"socket", att.vport.SocketPath()}
+	}
+	d.log.Info("attachment added", append([]any{"container_id", a.ContainerID, "ifname", a.IfName, "kind", a.Kind,
+		"network", a.Network, "port", att.portName}, where...)...)
 	_ = api.WriteJSON(w, http.StatusCreated, d.status(att))
 }
 

@@ -119,6 +119,9 @@ func renderStatus(w io.Writer, st api.Status, socket string, now time.Time) erro
 	t.row("workers", strconv.Itoa(st.Workers))
 	t.row("ports", strconv.Itoa(st.Ports))
 	t.row("networks", strconv.Itoa(st.Networks))
+	if st.Mbufs > 0 {
+		t.row("mbufs", strconv.Itoa(st.MbufsInUse)+" in use of "+strconv.Itoa(st.Mbufs))
+	}
 	return t.flush()
 }
 
