@@ -49,7 +49,8 @@ type attachment struct {
 	spec     api.Attachment // with defaults
 	portName string
 	vport    *vhostuser.Port
-	err      error // why the port does not exist, if it does not
+	kport    *kernelPort // kind kernel (kernel.go)
+	err      error       // why the port does not exist, if it does not
 	created  time.Time
 }
 
@@ -129,12 +130,16 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (d *Daemon, err e
 	}
 	// Attachments: configured ports, then persisted ones. A port that cannot
 	// be created now stays as an attachment in state "down" with the reason.
-	specs := map[string]api.Attachment{}
+	// Persisted attachments that the config does not list are restored:
+	// their kernel ports reuse the pod's veth and never create one.
+	specs, restore := map[string]api.Attachment{}, map[string]bool{}
 	for _, a := range st.Attachments {
 		specs[a.Key()] = a.WithDefaults()
+		restore[a.Key()] = true
 	}
 	for _, a := range cfg.Ports {
 		specs[a.Key()] = a.WithDefaults()
+		delete(restore, a.Key())
 	}
 	for _, key := range sortedKeys(specs) {
 		a := specs[key]
@@ -142,7 +147,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (d *Daemon, err e
 			log.Warn("attachment refers to a network that no longer exists; dropped", "container_id", a.ContainerID, "ifname", a.IfName, "network", a.Network)
 			continue
 		}
-		att := d.createPort(ctx, a)
+		att := d.createPort(ctx, a, restore[key])
 		d.atts[key] = att
 		if att.err != nil {
 			log.Error("attachment port not recreated", "container_id", a.ContainerID, "ifname", a.IfName, "err", att.err)
@@ -191,6 +196,9 @@ func (d *Daemon) shutdown(ctx context.Context, graceful bool) {
 	defer d.mu.Unlock()
 	if d.eng != nil {
 		for _, a := range d.atts {
+			if err := d.releaseKernel(ctx, a); err != nil {
+				d.log.Warn("release port", "port", a.portName, "err", err)
+			}
 			if a.vport != nil {
 				_ = d.eng.RemovePort(ctx, a.portName)
 				if err := a.vport.Release(); err != nil {
@@ -299,12 +307,20 @@ func portName(a api.Attachment) string {
 }
 
 // createPort creates the port of an attachment and adds it to forwarding.
-// The returned attachment carries the error if that failed.
-func (d *Daemon) createPort(ctx context.Context, a api.Attachment) *attachment {
+// The returned attachment carries the error if that failed. restore is
+// for persisted attachments at startup (see createKernel).
+func (d *Daemon) createPort(ctx context.Context, a api.Attachment, restore bool) *attachment {
 	att := &attachment{spec: a, portName: portName(a), created: time.Now()}
-	att.err = d.createVport(ctx, att)
+	if a.Kind == api.KindKernel {
+		att.err = d.createKernel(ctx, att, restore)
+	} else {
+		att.err = d.createVport(ctx, att)
+	}
 	return att
 }
+
+// hasPort says whether the attachment's port exists.
+func (a *attachment) hasPort() bool { return a.vport != nil || a.kport != nil }
 
 func (d *Daemon) createVport(ctx context.Context, att *attachment) error {
 	a := att.spec
@@ -319,6 +335,8 @@ func (d *Daemon) createVport(ctx context.Context, att *attachment) error {
 	case api.KindMemif:
 		spec.Mode = vhostuser.Memif
 		kind = forwarder.KindMemif
+	case api.KindKernel:
+		return d.createKernel(ctx, att, false)
 	default:
 		return fmt.Errorf("kind %q is not supported by this podwired yet", a.Kind)
 	}
@@ -363,6 +381,9 @@ func (d *Daemon) createVport(ctx context.Context, att *attachment) error {
 // removePort takes an attachment's port out of forwarding and deletes it
 // with its socket and directory.
 func (d *Daemon) removePort(ctx context.Context, att *attachment) error {
+	if att.spec.Kind == api.KindKernel {
+		return d.removeKernel(ctx, att)
+	}
 	if att.vport == nil {
 		return nil
 	}
@@ -395,6 +416,9 @@ func (d *Daemon) status(att *attachment) api.Attachment {
 	a := att.spec
 	a.PortName = att.portName
 	a.CreatedAt = att.created
+	if a.Kind == api.KindKernel {
+		return d.kernelStatus(att, a)
+	}
 	if att.vport == nil {
 		a.State = api.StateDown
 		if att.err != nil {

@@ -19,4 +19,8 @@
 // their mounts and a restarted podwired recreates the sockets where the pods
 // look for them. On SIGKILL nothing is cleaned; the next start removes
 // stale sockets it owns and recreates every port from the state file.
+// A kind kernel attachment's veth pair (kernel.go) belongs to the
+// attachment, not to the process: shutdown removes only its af_packet
+// device, a restart attaches to the same host end again, and DELETE
+// deletes the veth.
 package daemon

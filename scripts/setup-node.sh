@@ -8,7 +8,7 @@
 set -euo pipefail
 
 readonly PROG=setup-node
-readonly PACKAGES=(dpdk dpdk-dev libdpdk-dev pkg-config iproute2 gcc)
+readonly PACKAGES=(dpdk dpdk-dev libdpdk-dev pkg-config iproute2 iputils-ping gcc)
 readonly HUGE_MNT=/dev/hugepages
 readonly HUGE_KB=2048                   # 2 MiB pages
 readonly HEADROOM_KB=$((1024 * 1024))   # memory left to the system when reserving
