@@ -62,11 +62,13 @@ type uplink struct {
 // Start brings podwired up: EAL, mempool, engine, state, uplink, every
 // persisted and configured attachment, the API and metrics. On error,
 // everything started is stopped again.
-func Start(ctx context.Context, cfg *Config, log *slog.Logger) (d *Daemon, err error) {
+func Start(ctx context.Context, cfg *Config, log *slog.Logger) (_ *Daemon, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	d = &Daemon{cfg: cfg, log: log, networks: map[string]api.Network{}, atts: map[string]*attachment{},
+	// d is not the named result: every error return sets that to nil, and
+	// the cleanup below needs the daemon.
+	d := &Daemon{cfg: cfg, log: log, networks: map[string]api.Network{}, atts: map[string]*attachment{},
 		started: time.Now(), served: make(chan error, 2)}
 	defer func() {
 		if err != nil {

@@ -492,3 +492,20 @@ func TestPeerDisappears(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestStartFailureCleansUp: an error after the EAL is up (an uplink vdev
+// that does not probe) ends podwired with that error and no panic, and
+// leaves no API socket.
+func TestStartFailureCleansUp(t *testing.T) {
+	in := newInstance(t, "uplink:\n  name: up\n  vdev: net_null7,nosuchkey=1\n")
+	out, err := exec.Command(podwiredBin, "-config", in.cfgPath).CombinedOutput()
+	if err == nil {
+		t.Fatalf("podwired started with a broken uplink:\n%s", out)
+	}
+	if strings.Contains(string(out), "panic") || !strings.Contains(string(out), "podwired: uplink up") {
+		t.Fatalf("want a clean uplink error, got:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(in.dir, "api.sock")); err == nil {
+		t.Fatal("API socket left behind")
+	}
+}

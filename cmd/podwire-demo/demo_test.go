@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func inCI() bool { v, _ := strconv.ParseBool(os.Getenv("CI")); return v }
 // run here: root, dpdk-testpmd, ip, two CPUs and free hugepages.
 func needDemoPrereqs(t testing.TB) {
 	t.Helper()
-	if err := checkPrereqs(); err != nil {
+	if err := checkSystem(); err != nil {
 		if inCI() {
 			t.Fatalf("missing prerequisite under CI: %v", err)
 		}
@@ -29,15 +30,17 @@ func needDemoPrereqs(t testing.TB) {
 	}
 }
 
-// buildDemo builds the demo into a temporary directory and returns its path.
+// buildDemo builds the demo and podwired into one temporary directory, as
+// `make build` puts them in bin/, and returns the demo's path.
 func buildDemo(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), prog)
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	dir := t.TempDir()
+	out, err := exec.Command("go", "build", "-o", dir+"/",
+		"github.com/podwire/podwire/cmd/podwire-demo", "github.com/podwire/podwire/cmd/podwired").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return bin
+	return filepath.Join(dir, prog)
 }
 
 // demoResult is what one run of the demo printed and how it ended.
@@ -49,14 +52,14 @@ type demoResult struct {
 
 // runDemo runs the demo binary with args. If sig is not 0, it sends sig to
 // the demo (by its PID) once its stderr contains after. A demo that hangs
-// gets SIGTERM after 90 s, so that it still cleans up, and SIGKILL 20 s later.
+// gets SIGTERM after 90 s, so that it still cleans up, and SIGKILL 30 s later.
 func runDemo(t testing.TB, bin string, args []string, sig syscall.Signal, after string) demoResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 20 * time.Second
+	cmd.WaitDelay = 30 * time.Second
 	var stdout syncBuffer
 	stderr := &watchWriter{}
 	if sig != 0 {
@@ -72,7 +75,7 @@ func runDemo(t testing.TB, bin string, args []string, sig syscall.Signal, after 
 		t.Fatal(err)
 	}
 	err := cmd.Wait()
-	r := demoResult{pid: cmd.Process.Pid, stdout: stdout.String(), stderr: stderr.buf.String()}
+	r := demoResult{pid: cmd.Process.Pid, stdout: stdout.String(), stderr: stderr.String()}
 	var ee *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
@@ -83,7 +86,7 @@ func runDemo(t testing.TB, bin string, args []string, sig syscall.Signal, after 
 	default:
 		t.Fatalf("run %s: %v\nstderr:\n%s", bin, err, r.stderr)
 	}
-	if sig != 0 && !stderr.matched {
+	if sig != 0 && !stderr.wasMatched() {
 		t.Fatalf("never saw %q on stderr, so never sent %v\nstderr:\n%s", after, sig, r.stderr)
 	}
 	return r
@@ -92,13 +95,16 @@ func runDemo(t testing.TB, bin string, args []string, sig syscall.Signal, after 
 // watchWriter keeps what is written to it and calls onMatch once, when the
 // text so far first contains match.
 type watchWriter struct {
-	buf     syncBuffer
+	mu      sync.Mutex
+	buf     strings.Builder
 	match   string
 	onMatch func()
 	matched bool
 }
 
 func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	n, err := w.buf.Write(p)
 	if w.onMatch != nil && !w.matched && strings.Contains(w.buf.String(), w.match) {
 		w.matched = true
@@ -107,16 +113,29 @@ func (w *watchWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func (w *watchWriter) wasMatched() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.matched
+}
+
 var (
-	reRxRow   = regexp.MustCompile(`(?m)^\s*pod -> podwire\s+(\d+)\s`)
-	reTxRow   = regexp.MustCompile(`(?m)^\s*podwire -> pod\s+(\d+)\s`)
-	reInUse   = regexp.MustCompile(`mbufs in use after the loop stopped: (\d+)`)
-	rePodLine = regexp.MustCompile(`netns (\S+), dpdk-testpmd pid (\d+)`)
-	reSocket  = regexp.MustCompile(`listening on (\S+)`)
+	// A summary row: direction, packets, bytes, Mpps.
+	reABRow    = regexp.MustCompile(`(?m)^A -> B\s+(\d+)\s+\d+\s+([0-9.]+)\s`)
+	reBARow    = regexp.MustCompile(`(?m)^B -> A\s+(\d+)\s+\d+\s+([0-9.]+)\s`)
+	reTempDir  = regexp.MustCompile(`temporary directory (\S+)`)
+	rePodwired = regexp.MustCompile(`podwired pid (\d+)`)
+	rePodLine  = regexp.MustCompile(`pod [AB]: netns (\S+), dpdk-testpmd pid (\d+)`)
 )
 
-// summaryCount returns the packet count in a summary row, or fails.
-func summaryCount(t testing.TB, re *regexp.Regexp, stdout string) uint64 {
+// summaryRow returns the packets and Mpps of a summary row, or fails.
+func summaryRow(t testing.TB, re *regexp.Regexp, stdout string) (uint64, float64) {
 	t.Helper()
 	m := re.FindStringSubmatch(stdout)
 	if m == nil {
@@ -126,40 +145,64 @@ func summaryCount(t testing.TB, re *regexp.Regexp, stdout string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	mpps, err := strconv.ParseFloat(m[2], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, mpps
 }
 
-// checkNothingLeft fails the test if the demo left its netns, testpmd, socket
-// directory, EAL runtime directories or hugepage files behind.
+// running reports whether pid is alive and its command name contains comm.
+func running(pid, comm string) bool {
+	b, err := os.ReadFile("/proc/" + pid + "/comm")
+	return err == nil && strings.Contains(string(b), comm)
+}
+
+// checkNothingLeft fails the test if the demo left a process, a network
+// namespace, its temporary directory (with podwired's API socket, state and
+// the pods' sockets), an EAL runtime directory or hugepage files behind.
 func checkNothingLeft(t testing.TB, r demoResult) {
 	t.Helper()
-	m := rePodLine.FindStringSubmatch(r.stderr)
-	if m == nil {
-		t.Fatalf("no pod line on stderr:\n%s", r.stderr)
+	if m := reTempDir.FindStringSubmatch(r.stderr); m == nil {
+		t.Errorf("no temporary directory on stderr:\n%s", r.stderr)
+	} else if _, err := os.Stat(m[1]); err == nil {
+		t.Errorf("temporary directory %s left behind", m[1])
 	}
-	netns, podPID := m[1], m[2]
-	if _, err := os.Stat("/run/netns/" + netns); err == nil {
-		t.Errorf("netns %s left behind", netns)
+	if m := rePodwired.FindStringSubmatch(r.stderr); m == nil {
+		t.Errorf("no podwired pid on stderr:\n%s", r.stderr)
+	} else if running(m[1], "podwired") {
+		t.Errorf("podwired pid %s still running", m[1])
 	}
-	if comm, err := os.ReadFile("/proc/" + podPID + "/comm"); err == nil && strings.Contains(string(comm), "testpmd") {
-		t.Errorf("dpdk-testpmd pid %s still running", podPID)
+	pods := rePodLine.FindAllStringSubmatch(r.stderr, -1)
+	if len(pods) != 2 {
+		t.Errorf("%d pod lines on stderr, want 2:\n%s", len(pods), r.stderr)
 	}
-	if m := reSocket.FindStringSubmatch(r.stderr); m == nil {
-		t.Errorf("no socket path on stderr:\n%s", r.stderr)
-	} else if _, err := os.Stat(filepath.Dir(m[1])); err == nil {
-		t.Errorf("socket directory %s left behind", filepath.Dir(m[1]))
-	}
-	for _, prefix := range []string{"pwdemo" + strconv.Itoa(r.pid), "pwpod" + strconv.Itoa(r.pid)} {
-		if _, err := os.Stat(filepath.Join(dpdkRunDir, prefix)); err == nil {
-			t.Errorf("EAL runtime directory %s left behind", filepath.Join(dpdkRunDir, prefix))
+	for _, m := range pods {
+		if _, err := os.Stat("/run/netns/" + m[1]); err == nil {
+			t.Errorf("netns %s left behind", m[1])
 		}
-		if files, _ := filepath.Glob(filepath.Join("/dev/hugepages", prefix+"*")); len(files) > 0 {
-			t.Errorf("hugepage files left behind: %v", files)
+		if running(m[2], "testpmd") {
+			t.Errorf("dpdk-testpmd pid %s still running", m[2])
+		}
+	}
+	out, err := exec.Command("ip", "netns", "list").CombinedOutput()
+	if err != nil {
+		t.Errorf("ip netns list: %v: %s", err, out)
+	}
+	mine := "pwdemo-" + strconv.Itoa(r.pid) + "-"
+	if strings.Contains(string(out), mine) {
+		t.Errorf("ip netns list shows namespaces %s*:\n%s", mine, out)
+	}
+	prefix := "pwdemo" + strconv.Itoa(r.pid)
+	for _, glob := range []string{filepath.Join(dpdkRunDir, prefix+"*"), filepath.Join("/dev/hugepages", prefix+"*")} {
+		if files, _ := filepath.Glob(glob); len(files) > 0 {
+			t.Errorf("left behind: %v", files)
 		}
 	}
 }
 
-// TestDemo runs the built demo end to end against a real dpdk-testpmd pod.
+// TestDemo runs the built demo end to end: podwired and two dpdk-testpmd
+// pods, on vhost-user and on memif.
 func TestDemo(t *testing.T) {
 	needDemoPrereqs(t)
 	bin := buildDemo(t)
@@ -169,28 +212,54 @@ func TestDemo(t *testing.T) {
 		if r.exitCode != 0 {
 			t.Fatalf("exit code %d, want 0\nstdout:\n%s\nstderr:\n%s", r.exitCode, r.stdout, r.stderr)
 		}
-		rx, tx := summaryCount(t, reRxRow, r.stdout), summaryCount(t, reTxRow, r.stdout)
-		if rx == 0 || tx == 0 {
-			t.Errorf("pod -> podwire %d packets, podwire -> pod %d packets; want both nonzero\n%s", rx, tx, r.stdout)
+		ab, abMpps := summaryRow(t, reABRow, r.stdout)
+		ba, baMpps := summaryRow(t, reBARow, r.stdout)
+		if ab == 0 || ba == 0 || abMpps == 0 || baMpps == 0 {
+			t.Errorf("A -> B %d packets (%.3f Mpps), B -> A %d packets (%.3f Mpps); want both nonzero\n%s", ab, abMpps, ba, baMpps, r.stdout)
 		}
-		if n := summaryCount(t, reInUse, r.stdout); n != 0 {
-			t.Errorf("%d mbufs in use after the loop stopped, want 0", n)
+		for _, want := range []string{"t=1s  A->B ", "t=2s  A->B "} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("no progress line %q on stderr:\n%s", want, r.stderr)
+			}
 		}
-		t.Logf("pod -> podwire %d packets, podwire -> pod %d packets in 2 s", rx, tx)
+		for _, want := range []string{"drops by reason", "MAC table of network default", "02:70:77:00:00:0a", "02:70:77:00:00:0b"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("summary does not show %q:\n%s", want, r.stdout)
+			}
+		}
+		t.Logf("A -> B %d packets (%.3f Mpps), B -> A %d packets (%.3f Mpps) in 2 s", ab, abMpps, ba, baMpps)
 		checkNothingLeft(t, r)
 	})
 
-	t.Run("SIGINT during traffic", func(t *testing.T) {
-		r := runDemo(t, bin, []string{"-seconds", "60"}, syscall.SIGINT, "t=1s")
-		if want := 128 + int(syscall.SIGINT); r.exitCode != want {
-			t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.exitCode, want, r.stdout, r.stderr)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String()+" during traffic", func(t *testing.T) {
+			r := runDemo(t, bin, []string{"-seconds", "60"}, sig, "t=1s")
+			if want := 128 + int(sig); r.exitCode != want {
+				t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.exitCode, want, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stderr, "stopped by SIG") {
+				t.Errorf("stderr does not say it was stopped by a signal:\n%s", r.stderr)
+			}
+			if strings.Contains(r.stderr, "cleanup:") {
+				t.Errorf("a cleanup step failed:\n%s", r.stderr)
+			}
+			checkNothingLeft(t, r)
+		})
+	}
+
+	t.Run("podwired missing", func(t *testing.T) {
+		lone := filepath.Join(t.TempDir(), prog)
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !strings.Contains(r.stderr, "stopped by SIGINT") {
-			t.Errorf("stderr does not say it was interrupted:\n%s", r.stderr)
+		if err := os.WriteFile(lone, b, 0o755); err != nil {
+			t.Fatal(err)
 		}
-		if rx := summaryCount(t, reRxRow, r.stdout); rx == 0 {
-			t.Errorf("no packets before the interrupt\n%s", r.stdout)
+		r := runDemo(t, lone, nil, 0, "")
+		msg := strings.TrimSpace(r.stderr)
+		if r.exitCode != 1 || strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "make build") {
+			t.Fatalf("exit code %d, stderr %q; want 1 and one line that says to run make build", r.exitCode, msg)
 		}
-		checkNothingLeft(t, r)
 	})
 }

@@ -1,31 +1,58 @@
-// Command podwire-demo shows packets moving through podwire's Go data path,
-// end to end, in about ten seconds: `make demo`, or bin/podwire-demo as root.
+// Command podwire-demo shows podwire doing its main job on one machine, in
+// about ten seconds: `make demo`, or bin/podwire-demo as root after
+// `make build`.
 //
-// It is the smallest real thing, not a stub. The demo initializes DPDK's EAL
-// in this process (package dpdk, lcores 0 and 1, --in-memory) and hot-plugs a
-// vhost-user server port (net_vhost0) on a socket in a short temporary
-// directory. A "pod" is a network namespace running dpdk-testpmd with a
-// net_virtio_user port on that socket, in io mode with `start tx_first 32`.
-// That puts 1024 packets in flight. They go round pod -> podwire -> pod:
-// a Go loop on EAL lcore 1 receives a burst, swaps the Ethernet source and
-// destination MACs in place in the mbufs and sends the burst back out of the
-// same port.
+// It starts podwired (the binary next to its own executable, bin/podwired)
+// on its embedded default config, with private temporary directories for the
+// API socket, the state and the pods' sockets, its own EAL file prefix and
+// -idle-sleep 0 (busy polling). It then attaches two DPDK pods through the
+// control API (package api), exactly as the CNI plugin would:
 //
-// Threads and CPUs: the forwarding loop runs on lcore 1 (CPU 1), and
-// testpmd's forwarding lcore on CPU 0. The EAL main thread (CPU 0) and
-// testpmd's CLI thread (CPU 1) sit idle. The loop writes its counters (one
-// writer) and publishes them with atomic stores once per burst; the main
-// goroutine reads them once a second for the progress line.
+//	pod A  kind vhostuser (vhostMode client): the pod is the vhost-user
+//	       server, net_virtio_user0,path=<socket>,server=1; podwired connects
+//	pod B  kind memif: podwired is the memif server, the pod the client,
+//	       net_memif0,role=client,socket=<socket>,socket-abstract=no
 //
-// Ownership: the loop owns the mbufs it receives until TxBurst takes them,
-// and frees (and counts as tx drops) those that TxBurst refuses. The demo
-// owns everything it creates, and removes it on every exit path, Ctrl-C and
-// SIGTERM included: the loop (stopped, then Wait), testpmd (stop and quit
-// on its stdin, then SIGKILL by PID after a timeout), the vhost port, the
-// mbuf pool, the network namespace, the socket directory, the EAL, and the
-// EAL runtime directories under /var/run/dpdk of both processes.
+// Each pod is a network namespace running dpdk-testpmd (internal/testpmd)
+// with a static MAC that the attachment gives podwired, so both MACs are
+// static entries in the MAC table of the network "default". Both testpmds
+// run in "mac" forwarding mode with --eth-peer set to the other pod's MAC,
+// and pod A starts with `start tx_first 32`: 1024 packets go round
+// A -> podwired -> B -> podwired -> A, each pod rewriting the Ethernet
+// addresses (source: its own MAC, destination: the peer's). Every packet is
+// received and sent again, so traffic flows both ways at once, nothing is
+// dropped by design, and podwired switches every packet by its destination
+// MAC. (txonly would not do: it never polls its rx queue, so the other
+// direction would end as podwired's tx_full drops.)
 //
-// Flags: -seconds (default 5) sets how long traffic runs; -v shows the EAL
-// and testpmd logs. The demo needs root, dpdk-testpmd and ip on PATH, 2 CPUs
-// and free 2 MiB hugepages on a hugetlbfs mount (`make setup` prepares them).
+// The progress line each second and the summary come from podwired's own
+// counters (GET /v1/counters): A -> B is what podwired sent out of pod B's
+// port, B -> A what it sent out of pod A's port. The summary adds the drops
+// by reason, a podwirectl-like port table next to the pods' own counts
+// (testpmd's forward statistics), the MAC table and the workers.
+//
+// CPUs: podwired forwards on lcore 1 (CPU 1; its main lcore, 0, only serves
+// the API); both pods forward on CPU 0 (testpmd -l 0,1 --main-lcore 1), so
+// they share one core and the numbers are modest by construction.
+//
+// Ownership: the demo owns everything it creates and removes it on every
+// exit path, Ctrl-C and SIGTERM included: it stops forwarding in the pods
+// (testpmd "stop"), detaches them (DELETE through the API, which removes
+// their ports and socket directories), quits the testpmds (stop and quit on
+// their stdin, SIGKILL by PID after a timeout), stops podwired (SIGTERM by
+// PID and wait, SIGKILL after a timeout) and removes the network
+// namespaces, the EAL runtime directories under /var/run/dpdk named by its
+// file prefixes (which hold the demo's PID) and the temporary directory.
+// Detaching before the pods quit matters: podwired has crashed (SIGSEGV in
+// rte_eth_rx_burst on the memif port) when the memif pod went away while
+// the port was still polled. podwired and the testpmds run in their own process groups, so a
+// Ctrl-C on the terminal reaches the demo alone, which then stops them in
+// order; if the demo itself is killed, they get SIGTERM (podwired) and
+// SIGKILL (testpmd) from the kernel.
+//
+// Flags: -seconds (default 5) sets how long traffic runs; -v shows
+// podwired's log as it runs and the pods' output at the end; -podwired
+// names another podwired binary. The demo needs root, dpdk-testpmd and ip on
+// PATH, podwired built, two CPUs and free 2 MiB hugepages on a hugetlbfs
+// mount (`make setup` prepares them).
 package main

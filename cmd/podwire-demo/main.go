@@ -1,54 +1,50 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
+	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
-	"github.com/podwire/podwire/dpdk"
+	"github.com/podwire/podwire/api"
+	"github.com/podwire/podwire/internal/testpmd"
 )
 
 const (
 	prog = "podwire-demo"
 
-	mainLcore = 0 // EAL main thread: idle in the demo
-	fwdLcore  = 1 // the Go forwarding loop; testpmd forwards on CPU 0
+	network = "default" // the network of podwired's default config
+	ifName  = "net1"
 
-	poolMbufs = 8191 // 2^13-1; 1024 in flight plus rx/tx rings and caches
-	poolCache = 256
-	ringDescs = 1024
+	// txFirstBursts is n in `start tx_first n` on pod A: n bursts of 32
+	// packets go round; 1024 fit every ring on the way (all 1024 deep).
+	txFirstBursts = 32
 
-	linkTimeout = 15 * time.Second // testpmd start-up plus vhost-user handshake
-	podTimeout  = 5 * time.Second  // for testpmd to quit before SIGKILL
-
-	// hugepageNeedMiB is what the demo and its pod take together, with room
-	// to spare: two 8191-mbuf pools (about 18 MiB each) and EAL's own heap.
-	hugepageNeedMiB = 128
+	apiTimeout    = 5 * time.Second  // one API call
+	startTimeout  = 20 * time.Second // podwired's API, a pod's prompt, the links
+	podStopTime   = 5 * time.Second  // for testpmd to quit before SIGKILL
+	podwiredGrace = 15 * time.Second // for podwired to exit on SIGTERM before SIGKILL
 
 	// dpdkRunDir is where EAL keeps a process's runtime directory (named by
-	// its --file-prefix) when running as root; --in-memory leaves it empty.
+	// its --file-prefix) when running as root.
 	dpdkRunDir = "/var/run/dpdk"
 )
 
 type config struct {
-	Seconds int
-	Verbose bool
-	Stdout  io.Writer // the summary
-	Stderr  io.Writer // progress, notes, errors
+	Seconds  int
+	Verbose  bool
+	Podwired string    // the podwired binary
+	Stdout   io.Writer // the summary
+	Stderr   io.Writer // progress, notes, errors
 }
 
 // signalError is the cause of the demo's context when a signal stopped it.
@@ -67,11 +63,13 @@ func (e signalError) Error() string {
 func main() {
 	c := config{Stdout: os.Stdout, Stderr: os.Stderr}
 	flag.IntVar(&c.Seconds, "seconds", 5, "how long traffic runs, in seconds")
-	flag.BoolVar(&c.Verbose, "v", false, "show the EAL's and dpdk-testpmd's logs")
+	flag.BoolVar(&c.Verbose, "v", false, "show podwired's log and the pods' dpdk-testpmd output")
+	flag.StringVar(&c.Podwired, "podwired", "", "`path` of the podwired binary (default: podwired next to this program, where make build puts it)")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-seconds N] [-v]\n\n"+
-			"Runs a dpdk-testpmd pod in a network namespace on a vhost-user port and\n"+
-			"forwards its packets back to it through podwire's Go loop. Needs root.\n\n", prog)
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-seconds N] [-v] [-podwired PATH]\n\n"+
+			"Starts podwired, attaches two dpdk-testpmd pods in network namespaces to it\n"+
+			"(one on vhost-user, one on memif), shows traffic between them through\n"+
+			"podwired, prints a summary and removes everything it started. Needs root.\n\n", prog)
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -83,6 +81,9 @@ func main() {
 	case c.Seconds < 1 || c.Seconds > 3600:
 		fmt.Fprintf(os.Stderr, "%s: -seconds %d: want 1 to 3600\n", prog, c.Seconds)
 		os.Exit(2)
+	}
+	if c.Podwired == "" {
+		c.Podwired = defaultPodwired()
 	}
 
 	// The first SIGINT or SIGTERM cancels ctx; the demo then cleans up and
@@ -97,7 +98,7 @@ func main() {
 	}()
 	// A closed stdout or stderr (`podwire-demo | head`) must not kill the
 	// demo before it has cleaned up: with SIGPIPE notified, writes fail with
-	// EPIPE instead. (Notify, unlike Ignore, is not inherited by testpmd.)
+	// EPIPE instead. (Notify, unlike Ignore, is not inherited by children.)
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 
 	err := run(ctx, c)
@@ -113,10 +114,58 @@ func main() {
 	os.Exit(1)
 }
 
+// defaultPodwired is podwired next to this program's executable.
+func defaultPodwired() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "podwired"
+	}
+	if p, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = p
+	}
+	return filepath.Join(filepath.Dir(exe), "podwired")
+}
+
+// podSpec is one of the demo's two pods.
+type podSpec struct {
+	name  string // "A" or "B"
+	kind  string // api.KindVhostUser or api.KindMemif
+	mac   string
+	netns string
+	key   api.Attachment // ContainerID and IfName
+
+	att api.Attachment // as podwired returned it
+	pmd *testpmd.Pod
+
+	quiesced bool     // sent "stop"
+	quit     bool     // stopped and reaped
+	stats    podStats // testpmd's own count, if statsOK
+	statsOK  bool
+}
+
+// vdev is the pod's DPDK port on the socket podwired handed out.
+func (p *podSpec) vdev() string {
+	if p.kind == api.KindMemif {
+		return fmt.Sprintf("net_memif0,role=client,id=0,socket=%s,socket-abstract=no,mac=%s", p.att.SocketPath, p.mac)
+	}
+	return fmt.Sprintf("net_virtio_user0,path=%s,server=1,queues=1,queue_size=1024,mac=%s", p.att.SocketPath, p.mac)
+}
+
+// how says in words who is which side of the socket.
+func (p *podSpec) how() string {
+	if p.kind == api.KindMemif {
+		return "memif (podwired is the server)"
+	}
+	return "vhost-user (the pod is the server)"
+}
+
 // run is the whole demo. Everything it creates is undone before it returns,
 // on every path.
 func run(ctx context.Context, c config) (err error) {
-	if err := checkPrereqs(); err != nil {
+	if err := checkSystem(); err != nil {
+		return err
+	}
+	if err := checkPodwired(c.Podwired); err != nil {
 		return err
 	}
 	var undo cleanups
@@ -128,370 +177,444 @@ func run(ctx context.Context, c config) (err error) {
 	pid := os.Getpid()
 	note := func(format string, args ...any) { fmt.Fprintf(c.Stderr, prog+": "+format+"\n", args...) }
 
-	// The socket directory: short, because sun_path holds 108 bytes.
+	// One short temporary directory for podwired's API socket, state and
+	// socket directories: sun_path holds 108 bytes.
 	dir, err := os.MkdirTemp(shortTempDir(), "pwdemo")
 	if err != nil {
-		return fmt.Errorf("socket directory: %w", err)
+		return fmt.Errorf("temporary directory: %w", err)
 	}
 	undo.add("remove "+dir, func() error { return os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "pod1.sock")
-	if len(sock) >= 108 {
-		return fmt.Errorf("socket path %s is %d bytes; vhost-user needs fewer than 108 (set TMPDIR to a short directory)", sock, len(sock))
-	}
+	note("temporary directory %s", dir)
 
-	// EAL, in this process.
-	prefix := fmt.Sprintf("pwdemo%d", pid)
-	undo.add("remove EAL runtime dir", removeRunDir(prefix))
-	logLevel := "*:warning"
-	if c.Verbose {
-		logLevel = "*:info"
+	// EAL file prefixes hold the demo's pid: the runtime directories they
+	// name under /var/run/dpdk are ours to remove.
+	daemonPrefix := fmt.Sprintf("pwdemo%dd", pid)
+	pods := []*podSpec{
+		{name: "A", kind: api.KindVhostUser, mac: "02:70:77:00:00:0a"},
+		{name: "B", kind: api.KindMemif, mac: "02:70:77:00:00:0b"},
 	}
-	opts := dpdk.Options{
-		Lcores:       []int{mainLcore, fwdLcore},
-		MainLcore:    mainLcore,
-		HasMainLcore: true,
-		FilePrefix:   prefix,
-		InMemory:     true,
-		NoPCI:        true,
-		NoTelemetry:  true,
-		LogLevel:     logLevel,
+	prefixes := []string{daemonPrefix}
+	for _, p := range pods {
+		p.netns = fmt.Sprintf("pwdemo-%d-%s", pid, strings.ToLower(p.name))
+		p.key = api.Attachment{ContainerID: fmt.Sprintf("pwdemo-%d-pod-%s", pid, strings.ToLower(p.name)), IfName: ifName}
+		prefixes = append(prefixes, podPrefix(pid, p))
 	}
-	if err := dpdk.InitOptions(opts); err != nil {
-		return fmt.Errorf("init EAL: %w", err)
-	}
-	undo.add("EAL cleanup", dpdk.Cleanup)
-	if cpu := dpdk.LcoreCPU(fwdLcore); cpu != fwdLcore {
-		return fmt.Errorf("lcore %d runs on cpu %d, want cpu %d", fwdLcore, cpu, fwdLcore)
-	}
+	undo.add("remove EAL runtime directories", removeRunDirs(prefixes))
 
-	pool, err := dpdk.NewMbufPool("pwdemo", dpdk.MbufPoolConfig{Mbufs: poolMbufs, Cache: poolCache, Socket: dpdk.SocketAny})
-	if err != nil {
-		return fmt.Errorf("mbuf pool: %w", err)
-	}
-	undo.add("free mbuf pool", func() error { pool.Free(); return nil })
-
-	// The pod's port: a vhost-user server. Its socket appears at Start.
-	devargs := "net_vhost0,iface=" + sock + ",queues=1"
-	ports, err := dpdk.Probe(devargs)
-	if err != nil {
-		return fmt.Errorf("hot-plug vhost-user port: %w", err)
-	}
-	port := ports[0]
-	undo.add(fmt.Sprintf("remove port %d", port), port.Remove)
-	if err := startPort(port, pool); err != nil {
-		return err
-	}
-	note("EAL up (lcores %d,%d, main %d); vhost-user port %d listening on %s", mainLcore, fwdLcore, mainLcore, port, sock)
-	if err := context.Cause(ctx); err != nil {
-		return err
-	}
-
-	// The pod: testpmd in its own network namespace.
-	netns := fmt.Sprintf("pwdemo-%d", pid)
-	if err := addNetns(ctx, netns); err != nil {
-		return err
-	}
-	undo.add("delete netns "+netns, func() error { return delNetns(netns) })
-	podPrefix := fmt.Sprintf("pwpod%d", pid)
-	undo.add("remove pod's EAL runtime dir", removeRunDir(podPrefix))
-	pc := podConfig{Netns: netns, Socket: sock, FilePrefix: podPrefix}
-	if c.Verbose {
-		pc.Log = c.Stderr
-	}
-	pod, err := startPod(pc)
-	if err != nil {
-		return err
-	}
-	undo.add("stop pod", func() error { return pod.Stop(podTimeout) })
-	note("pod: netns %s, dpdk-testpmd pid %d (io forwarding on cpu 0)", netns, pod.PID())
-
-	if err := waitLinkUp(ctx, port, pod, sock); err != nil {
-		return err
-	}
-
-	// The forwarding loop on lcore 1.
-	burst := dpdk.NewMbufArray(burstSize)
-	undo.add("free burst array", func() error { burst.Free(); return nil })
-	fwd := newForwarder(port, burst.Pkts)
-	if err := dpdk.Launch(fwdLcore, fwd.run); err != nil {
-		return fmt.Errorf("launch forwarding loop: %w", err)
-	}
-	var stopped time.Time
-	stopLoop := sync.OnceValue(func() error {
-		fwd.Stop()
-		stopped = time.Now()
-		if err := dpdk.Wait(fwdLcore); err != nil {
-			return fmt.Errorf("forwarding loop: %w", err)
-		}
-		return nil
-	})
-	undo.add("stop forwarding loop", stopLoop)
-
-	if err := pod.Send("start tx_first 32"); err != nil {
-		return err
-	}
-	started := time.Now()
-	note("link up; Go forwarding loop on lcore %d (cpu %d); sent `start tx_first 32` to the pod", fwdLcore, dpdk.LcoreCPU(fwdLcore))
-
-	trafficErr := showProgress(ctx, c, fwd, pod, started)
-
-	// Stop in order: our loop, then the pod (which prints its statistics),
-	// then read the port's counters while the port still exists.
-	if err := stopLoop(); err != nil {
-		return err
-	}
-	total := fwd.snapshot()
-	elapsed := stopped.Sub(started)
-	inUse := pool.InUse()
-	podErr := pod.Stop(podTimeout)
-	podStats, statsErr := pod.Stats()
-	if podErr != nil {
-		statsErr = podErr
-	}
-	portStats, err := port.Stats()
-	if err != nil {
-		return err
-	}
-	name, _ := port.Name()
-	printSummary(c.Stdout, summary{
-		Elapsed: elapsed, Loop: total, Port: port, PortName: name, PortStats: portStats,
-		Pod: podStats, PodErr: statsErr, InUse: inUse,
-	})
-
-	switch {
-	case trafficErr != nil:
-		return trafficErr
-	case total.RxPkts == 0 || total.TxPkts == 0:
-		return fmt.Errorf("no packets moved (pod -> podwire %d, podwire -> pod %d); run with -v to see the pod's log", total.RxPkts, total.TxPkts)
-	case inUse != 0:
-		return fmt.Errorf("mbuf leak: %d mbufs still in use after the loop stopped", inUse)
-	}
-	return nil
-}
-
-// startPort configures port with one rx and one tx queue and starts it.
-func startPort(port dpdk.Port, pool *dpdk.Mempool) error {
-	if err := port.Configure(1, 1, dpdk.PortConf{}); err != nil {
-		return fmt.Errorf("configure port %d: %w", port, err)
-	}
-	if err := port.RxQueueSetup(0, ringDescs, dpdk.SocketAny, pool); err != nil {
-		return fmt.Errorf("set up rx queue of port %d: %w", port, err)
-	}
-	if err := port.TxQueueSetup(0, ringDescs, dpdk.SocketAny); err != nil {
-		return fmt.Errorf("set up tx queue of port %d: %w", port, err)
-	}
-	if err := port.Start(); err != nil {
-		return fmt.Errorf("start port %d: %w", port, err)
-	}
-	return nil
-}
-
-// waitLinkUp waits until the pod's virtio_user has connected to the
-// vhost-user port and the link is up.
-func waitLinkUp(ctx context.Context, port dpdk.Port, pod *pod, sock string) error {
-	deadline := time.NewTimer(linkTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		l, err := port.Link()
-		if err != nil {
+	for _, p := range pods {
+		if err := addNetns(p.netns); err != nil {
 			return err
 		}
-		if l.Up {
+		undo.add("delete netns "+p.netns, func() error { return delNetns(p.netns) })
+	}
+
+	var log io.Writer
+	if c.Verbose {
+		log = c.Stderr
+	}
+	pw, err := startPodwired(c.Podwired, dir, daemonPrefix, log)
+	if err != nil {
+		return err
+	}
+	undo.add("stop podwired", pw.stop)
+	note("podwired pid %d: API %s, EAL file prefix %s, forwarding lcore 1 (cpu 1), busy polling", pw.pid(), pw.socket, daemonPrefix)
+	client := api.New(pw.socket)
+	client.UserAgent = prog
+	undo.add("close API connections", func() error { client.CloseIdleConnections(); return nil })
+	if err := pw.waitAPI(ctx, client); err != nil {
+		return err
+	}
+
+	// Cleanup order for the pods, last registered first: stop forwarding
+	// in both pods, DELETE both attachments, then quit the pods. podwired
+	// must have stopped polling a memif port before its client goes away:
+	// its worker has crashed (SIGSEGV in rte_eth_rx_burst on the memif
+	// port) when the pod quit first. If podwired is gone, there is nothing
+	// to detach.
+	undo.add("quit pods", func() error { quitPods(pods, c.Stderr, c.Verbose); return nil })
+	// Attachments first (podwired creates the ports and hands out the
+	// sockets), then the pods on those sockets.
+	for _, p := range pods {
+		a := p.key
+		a.Network, a.Kind, a.MAC = network, p.kind, p.mac
+		actx, cancel := context.WithTimeout(ctx, apiTimeout)
+		p.att, err = client.PutAttachment(actx, a)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				err = context.Cause(ctx)
+			}
+			return fmt.Errorf("attach pod %s (%s): %w", p.name, p.kind, err)
+		}
+		undo.add("delete attachment "+p.key.Key(), func() error {
+			if pw.exited() {
+				return nil
+			}
+			return deleteAttachment(client, p.key)
+		})
+	}
+	undo.add("stop forwarding in the pods", func() error { return quiesce(client, pw, pods) })
+	for _, p := range pods {
+		p.pmd, err = testpmd.Start(testpmd.Options{
+			Vdevs:  []string{p.vdev()},
+			Netns:  p.netns,
+			Prefix: podPrefix(pid, p),
+			Args:   []string{"--forward-mode=mac", "--eth-peer=0," + peer(pods, p).mac},
+		})
+		if err != nil {
+			return fmt.Errorf("pod %s: %w", p.name, err)
+		}
+		note("pod %s: netns %s, dpdk-testpmd pid %d, %s, MAC %s, podwired port %s, socket %s",
+			p.name, p.netns, p.pmd.PID(), p.how(), p.mac, p.att.PortName, p.att.SocketPath)
+		// A net_virtio_user server stays in EAL init until podwired has
+		// connected; the prompt means the port is there.
+		if err := waitPrompt(ctx, p); err != nil {
+			return err
+		}
+	}
+	if err := waitAttachmentsUp(ctx, client, pods); err != nil {
+		return err
+	}
+	note("both attachments up; pod A: `start tx_first %d`, pod B: `start` (testpmd mac forwarding on cpu 0)", txFirstBursts)
+
+	base, err := takeSample(ctx, client)
+	if err != nil {
+		return err
+	}
+	pods[1].pmd.Send("start")
+	pods[0].pmd.Send(fmt.Sprintf("start tx_first %d", txFirstBursts))
+
+	last, progressErr := showProgress(ctx, c, client, pw, pods, base)
+	if progressErr != nil && !last.t.After(base.t) {
+		return progressErr
+	}
+	// The summary shows the measured window (base to last). podwired's
+	// tables are read once the pods have stopped forwarding, before
+	// anything disconnects; then the pods are detached and quit (as in
+	// cleanup, which then finds nothing left to do there), so that their
+	// own counts, which testpmd prints on stop, can be shown too.
+	rep := report{Seconds: last.t.Sub(base.t).Seconds(), Base: base, Last: last, Pods: pods}
+	if err := quiesce(client, pw, pods); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	rep.Ports, err = client.Ports(rctx)
+	if err == nil {
+		rep.MACs, err = client.MACs(rctx, network)
+	}
+	if err == nil {
+		rep.Workers, err = client.Workers(rctx)
+	}
+	cancel()
+	if err != nil {
+		return err
+	}
+	for i := len(pods) - 1; i >= 0; i-- {
+		if err := deleteAttachment(client, pods[i].key); err != nil {
+			return err
+		}
+	}
+	quitPods(pods, c.Stderr, c.Verbose)
+	printSummary(c.Stdout, rep)
+
+	if progressErr != nil {
+		return progressErr
+	}
+	ab, ba := rep.direction(pods[0], pods[1]), rep.direction(pods[1], pods[0])
+	if ab.TxPackets == 0 || ba.TxPackets == 0 {
+		return fmt.Errorf("traffic did not flow both ways (A -> B %d packets, B -> A %d packets); run with -v to see podwired's log and the pods' output",
+			ab.TxPackets, ba.TxPackets)
+	}
+	return nil
+}
+
+func podPrefix(pid int, p *podSpec) string {
+	return fmt.Sprintf("pwdemo%d%s", pid, strings.ToLower(p.name))
+}
+
+func peer(pods []*podSpec, p *podSpec) *podSpec {
+	if pods[0] == p {
+		return pods[1]
+	}
+	return pods[0]
+}
+
+// waitPrompt waits for testpmd's prompt: its port exists and it takes
+// commands.
+func waitPrompt(ctx context.Context, p *podSpec) error {
+	deadline := time.Now().Add(startTimeout)
+	for !strings.Contains(p.pmd.Output(), "testpmd>") {
+		if p.pmd.Exited() {
+			return fmt.Errorf("pod %s: dpdk-testpmd (pid %d) exited at start; its last output:\n%s", p.name, p.pmd.PID(), tail(p.pmd.Output(), 15))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pod %s: dpdk-testpmd (pid %d) not ready after %v (did podwired connect to %s?); its last output:\n%s",
+				p.name, p.pmd.PID(), startTimeout, p.att.SocketPath, tail(p.pmd.Output(), 15))
+		}
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitAttachmentsUp waits until podwired reports both attachments "up".
+func waitAttachmentsUp(ctx context.Context, client *api.Client, pods []*podSpec) error {
+	deadline := time.Now().Add(startTimeout)
+	for {
+		up := 0
+		var states []string
+		for _, p := range pods {
+			actx, cancel := context.WithTimeout(ctx, apiTimeout)
+			a, err := client.Attachment(actx, p.key.ContainerID, p.key.IfName)
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					return context.Cause(ctx)
+				}
+				return fmt.Errorf("attachment of pod %s: %w", p.name, err)
+			}
+			p.att = a
+			if a.State == api.StateUp {
+				up++
+			}
+			s := fmt.Sprintf("pod %s %s", p.name, a.State)
+			if a.Reason != "" {
+				s += " (" + a.Reason + ")"
+			}
+			states = append(states, s)
+		}
+		if up == len(pods) {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-pod.done:
-			return pod.ExitError()
-		case <-deadline.C:
-			return fmt.Errorf("vhost-user link of port %d still down after %v: dpdk-testpmd (pid %d) did not connect to %s; its last output:\n%s",
-				port, linkTimeout, pod.PID(), sock, pod.out.Tail(15))
-		case <-tick.C:
+		if time.Now().After(deadline) {
+			return fmt.Errorf("attachments not up after %v: %s", startTimeout, strings.Join(states, ", "))
+		}
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }
 
-// showProgress prints a line a second for c.Seconds seconds. It returns the
-// signal error if a signal ended it early, or the pod's exit if the pod died.
-func showProgress(ctx context.Context, c config, fwd *forwarder, pod *pod, started time.Time) error {
+// sample is podwired's port counters at one time (podwired's clock).
+type sample struct {
+	t     time.Time
+	ports map[string]api.Counters // by port name
+}
+
+func takeSample(ctx context.Context, client *api.Client) (sample, error) {
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	r, err := client.Counters(ctx)
+	if err != nil {
+		return sample{}, fmt.Errorf("read podwired's counters: %w", err)
+	}
+	s := sample{t: r.Time, ports: map[string]api.Counters{}}
+	if s.t.IsZero() {
+		s.t = time.Now()
+	}
+	for _, p := range r.Ports {
+		s.ports[p.Port] = p.Counters
+	}
+	return s, nil
+}
+
+// drops is the sum of every drop counter over every port.
+func (s sample) drops() uint64 {
+	var n uint64
+	for _, c := range s.ports {
+		n += c.TotalDrops()
+	}
+	return n
+}
+
+// showProgress prints a line a second for c.Seconds seconds and returns the
+// last sample. It stops early with an error if a signal arrives, podwired or
+// a pod exits, or the API fails; the sample is then the last good one.
+func showProgress(ctx context.Context, c config, client *api.Client, pw *podwired, pods []*podSpec, base sample) (sample, error) {
 	eol := "\n"
 	if f, ok := c.Stderr.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			eol = "" // a terminal: rewrite one line
 		}
 	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	prev, prevT := counters{}, started
 	defer func() {
 		if eol == "" {
 			fmt.Fprintln(c.Stderr)
 		}
 	}()
+	a, b := pods[0], pods[1]
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	prev := base
 	for i := 1; i <= c.Seconds; i++ {
 		select {
 		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-pod.done:
-			return pod.ExitError()
-		case now := <-tick.C:
-			cur := fwd.snapshot()
-			dt := now.Sub(prevT).Seconds()
-			line := fmt.Sprintf("t=%ds  pod->podwire %.2f Mpps  podwire->pod %.2f Mpps  drops %d",
-				i, mpps(cur.RxPkts-prev.RxPkts, dt), mpps(cur.TxPkts-prev.TxPkts, dt), cur.TxDrops)
-			if eol == "" {
-				fmt.Fprintf(c.Stderr, "\r%-72s", line)
-			} else {
-				fmt.Fprintln(c.Stderr, line)
+			return prev, context.Cause(ctx)
+		case <-pw.done:
+			return prev, pw.exitError()
+		case <-tick.C:
+		}
+		for _, p := range pods {
+			if p.pmd.Exited() {
+				return prev, fmt.Errorf("pod %s: dpdk-testpmd (pid %d) exited during traffic; its last output:\n%s", p.name, p.pmd.PID(), tail(p.pmd.Output(), 15))
 			}
-			prev, prevT = cur, now
+		}
+		cur, err := takeSample(ctx, client)
+		if err != nil {
+			if ctx.Err() != nil {
+				err = context.Cause(ctx)
+			}
+			return prev, err
+		}
+		dt := cur.t.Sub(prev.t).Seconds()
+		ab := cur.ports[b.att.PortName].TxPackets - prev.ports[b.att.PortName].TxPackets
+		ba := cur.ports[a.att.PortName].TxPackets - prev.ports[a.att.PortName].TxPackets
+		line := fmt.Sprintf("t=%ds  A->B %.2f Mpps  B->A %.2f Mpps  drops %d", i, mpps(ab, dt), mpps(ba, dt), cur.drops()-base.drops())
+		if eol == "" {
+			fmt.Fprintf(c.Stderr, "\r%-72s", line)
+		} else {
+			fmt.Fprintln(c.Stderr, line)
+		}
+		prev = cur
+	}
+	return prev, nil
+}
+
+// deleteAttachment removes an attachment through the API; one that is
+// already gone is fine. It takes no context: it runs in cleanup, when the
+// demo's context may already be cancelled by a signal.
+func deleteAttachment(client *api.Client, key api.Attachment) error {
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	err := client.DeleteAttachment(ctx, key.ContainerID, key.IfName)
+	if errors.Is(err, api.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// quiesce stops forwarding in the pods (testpmd's "stop") and waits until
+// podwired's counters of their ports stand still (unless podwired is
+// gone). testpmd's own report of the stop reaches its (block-buffered)
+// stdout only when it quits.
+func quiesce(client *api.Client, pw *podwired, pods []*podSpec) error {
+	sent := false
+	for _, p := range pods {
+		if p.pmd != nil && !p.quiesced && !p.pmd.Exited() {
+			p.pmd.Send("stop")
+			p.quiesced, sent = true, true
 		}
 	}
-	return nil
-}
-
-func mpps(pkts uint64, secs float64) float64 {
-	if secs <= 0 {
-		return 0
+	if !sent || pw.exited() {
+		return nil
 	}
-	return float64(pkts) / secs / 1e6
-}
-
-func gbps(bytes uint64, secs float64) float64 {
-	if secs <= 0 {
-		return 0
-	}
-	return float64(bytes) * 8 / secs / 1e9
-}
-
-type summary struct {
-	Elapsed   time.Duration
-	Loop      counters
-	Port      dpdk.Port
-	PortName  string
-	PortStats dpdk.Stats
-	Pod       podStats
-	PodErr    error
-	InUse     int
-}
-
-// printSummary prints the result table. The test reads the "pod -> podwire"
-// and "podwire -> pod" rows: direction, then packets.
-func printSummary(w io.Writer, s summary) {
-	secs := s.Elapsed.Seconds()
-	fmt.Fprintf(w, "\n%s: %.1f s of traffic: dpdk-testpmd pod (cpu 0) <-> vhost-user <-> Go loop (lcore %d, cpu %d)\n\n",
-		prog, secs, fwdLcore, fwdLcore)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "direction\tpackets\tbytes\tMpps\tGbit/s\t")
-	fmt.Fprintf(tw, "pod -> podwire\t%d\t%d\t%.2f\t%.2f\t\n", s.Loop.RxPkts, s.Loop.RxBytes, mpps(s.Loop.RxPkts, secs), gbps(s.Loop.RxBytes, secs))
-	fmt.Fprintf(tw, "podwire -> pod\t%d\t%d\t%.2f\t%.2f\t\n", s.Loop.TxPkts, s.Loop.TxBytes, mpps(s.Loop.TxPkts, secs), gbps(s.Loop.TxBytes, secs))
-	tw.Flush()
-	fmt.Fprintf(w, "tx drops (refused by tx, freed by the loop): %d\n", s.Loop.TxDrops)
-
-	ps := s.PortStats
-	fmt.Fprintf(w, "\nvhost port %d (%s) ethdev stats\n", s.Port, s.PortName)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "ipackets\topackets\tibytes\tobytes\timissed\tierrors\toerrors\trx_nombuf\t")
-	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n",
-		ps.IPackets, ps.OPackets, ps.IBytes, ps.OBytes, ps.IMissed, ps.IErrors, ps.OErrors, ps.RxNoMbuf)
-	tw.Flush()
-
-	fmt.Fprintln(w)
-	if s.PodErr != nil {
-		fmt.Fprintf(w, "pod's own count: unavailable (%v)\n", s.PodErr)
-	} else {
-		fmt.Fprintf(w, "pod's own count (testpmd port 0, incl. tx_first): rx %d  tx %d  tx dropped %d\n",
-			s.Pod.RxPackets, s.Pod.TxPackets, s.Pod.TxDropped)
-	}
-	fmt.Fprintf(w, "mbufs in use after the loop stopped: %d of %d\n", s.InUse, poolMbufs)
-}
-
-// checkPrereqs says in one line what is missing to run the demo.
-func checkPrereqs() error {
-	if os.Geteuid() != 0 {
-		return errors.New("must run as root (hugepages, network namespaces, vhost-user): try sudo")
-	}
-	if _, err := exec.LookPath("dpdk-testpmd"); err != nil {
-		return errors.New("dpdk-testpmd not found on PATH: run `make setup` (installs Debian's dpdk package)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		return errors.New("ip (iproute2) not found on PATH: run `make setup`")
-	}
-	if runtime.NumCPU() < 2 {
-		return fmt.Errorf("needs CPUs 0 and 1, this process may use %d CPU: run on a machine (or cpuset) with two", runtime.NumCPU())
-	}
-	total, free, pageKB, err := hugepages()
-	if err != nil {
-		return fmt.Errorf("read hugepage state: %w", err)
-	}
-	if total == 0 {
-		return errors.New("no hugepages reserved (HugePages_Total is 0): run `make setup`")
-	}
-	if !hugetlbfsMounted() {
-		return errors.New("no hugetlbfs mount (expected at /dev/hugepages): run `make setup`")
-	}
-	if freeMiB := free * pageKB / 1024; freeMiB < hugepageNeedMiB {
-		return fmt.Errorf("only %d MiB of hugepages free (%d of %d pages), the demo needs %d MiB: run `make setup`, or wait for other DPDK processes to finish",
-			freeMiB, free, total, hugepageNeedMiB)
-	}
-	return nil
-}
-
-// hugepages reads the default-size hugepage counts from /proc/meminfo.
-func hugepages() (total, free, pageKB int, err error) {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 {
-			continue
+	moved := func(a, b sample) bool {
+		for _, p := range pods {
+			if a.ports[p.att.PortName].RxPackets != b.ports[p.att.PortName].RxPackets {
+				return true
+			}
 		}
-		v, _ := strconv.Atoi(fields[1])
-		switch fields[0] {
-		case "HugePages_Total:":
-			total = v
-		case "HugePages_Free:":
-			free = v
-		case "Hugepagesize:":
-			pageKB = v
-		}
-	}
-	return total, free, pageKB, sc.Err()
-}
-
-func hugetlbfsMounted() bool {
-	b, err := os.ReadFile("/proc/mounts")
-	if err != nil {
 		return false
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 2 && f[2] == "hugetlbfs" {
-			return true
+	ctx, cancel := context.WithTimeout(context.Background(), podStopTime)
+	defer cancel()
+	prev, err := takeSample(ctx, client)
+	for err == nil {
+		if err = sleep(ctx, 100*time.Millisecond); err != nil {
+			break
 		}
+		var cur sample
+		if cur, err = takeSample(ctx, client); err == nil && !moved(prev, cur) {
+			return nil
+		}
+		prev = cur
 	}
-	return false
+	return fmt.Errorf("stop forwarding in the pods: %w", err)
 }
 
-// shortTempDir is $TMPDIR, or /tmp when $TMPDIR is too long for a socket path.
+// quitPods quits every pod that runs (stop and quit on its stdin, SIGKILL
+// to its process group after a timeout), last started first, and keeps
+// the counts testpmd printed. With verbose, it shows their output.
+func quitPods(pods []*podSpec, stderr io.Writer, verbose bool) {
+	for i := len(pods) - 1; i >= 0; i-- {
+		p := pods[i]
+		if p.pmd == nil || p.quit {
+			continue
+		}
+		p.pmd.Stop(podStopTime)
+		p.quit = true
+		out := p.pmd.Output()
+		if j := strings.Index(out, "Forward statistics for port 0"); j >= 0 {
+			p.stats, p.statsOK = parseForwardStats(out[j:])
+		}
+		if verbose {
+			fmt.Fprintf(stderr, "%s: pod %s: dpdk-testpmd output:\n%s\n", prog, p.name, tail(out, 200))
+		}
+	}
+}
+
+var (
+	reFwdRx = regexp.MustCompile(`RX-packets:\s*(\d+)`)
+	reFwdTx = regexp.MustCompile(`TX-packets:\s*(\d+)\s+TX-dropped:\s*(\d+)`)
+)
+
+// podStats is testpmd's own count for its port 0, as it prints on "stop".
+type podStats struct{ RxPackets, TxPackets, TxDropped uint64 }
+
+func parseForwardStats(block string) (podStats, bool) {
+	rx, tx := reFwdRx.FindStringSubmatch(block), reFwdTx.FindStringSubmatch(block)
+	if rx == nil || tx == nil {
+		return podStats{}, false
+	}
+	var s podStats
+	s.RxPackets, _ = strconv.ParseUint(rx[1], 10, 64)
+	s.TxPackets, _ = strconv.ParseUint(tx[1], 10, 64)
+	s.TxDropped, _ = strconv.ParseUint(tx[2], 10, 64)
+	return s, true
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// shortTempDir is $TMPDIR, or /tmp when $TMPDIR is too long for socket
+// paths under it.
 func shortTempDir() string {
-	if d := os.TempDir(); len(d) <= 64 {
+	if d := os.TempDir(); len(d) <= 40 {
 		return d
 	}
 	return "/tmp"
 }
 
-// removeRunDir returns a cleanup that removes an EAL process's runtime
-// directory, /var/run/dpdk/<prefix>: the prefix holds this demo's pid, so
-// the directory is ours.
-func removeRunDir(prefix string) func() error {
-	return func() error { return os.RemoveAll(filepath.Join(dpdkRunDir, prefix)) }
+// removeRunDirs returns a cleanup that removes EAL runtime directories,
+// /var/run/dpdk/<prefix>: the prefixes hold this demo's pid, so the
+// directories are ours.
+func removeRunDirs(prefixes []string) func() error {
+	return func() error {
+		var errs []error
+		for _, p := range prefixes {
+			errs = append(errs, os.RemoveAll(filepath.Join(dpdkRunDir, p)))
+		}
+		return errors.Join(errs...)
+	}
+}
+
+// tail returns the last n lines of s, indented.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  | " + strings.Join(lines, "\n  | ")
 }
 
 // cleanups undoes setup steps in reverse order.
