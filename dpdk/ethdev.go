@@ -321,6 +321,18 @@ func (p Port) RxBurst(q uint16, pkts []*Mbuf) int {
 	return int(C.pw_rx_burst(C.uint16_t(p), C.uint16_t(q), (**C.struct_rte_mbuf)(unsafe.Pointer(&pkts[0])), C.uint16_t(len(pkts))))
 }
 
+// RxBurstIfUp is RxBurst, but reads the link state first
+// (rte_eth_link_get_nowait, rte_eth_rx_burst) in the same C call and
+// returns 0 without polling when the link is down. For PMDs whose rx path
+// must not run once the peer is gone (memif in DPDK 22.11); it narrows
+// that window to the race inside the PMD itself.
+func (p Port) RxBurstIfUp(q uint16, pkts []*Mbuf) int {
+	if len(pkts) == 0 {
+		return 0
+	}
+	return int(C.pw_rx_burst_if_up(C.uint16_t(p), C.uint16_t(q), (**C.struct_rte_mbuf)(unsafe.Pointer(&pkts[0])), C.uint16_t(len(pkts))))
+}
+
 // TxBurst queues pkts for sending on queue q (rte_eth_tx_burst) and
 // returns how many the port took; those belong to the port now. The caller
 // still owns pkts[n:] and must send them again or free them.

@@ -79,6 +79,17 @@ static inline uint16_t pw_rx_burst(uint16_t port, uint16_t q, struct rte_mbuf **
 	return rte_eth_rx_burst(port, q, pkts, n);
 }
 
+/* Rx burst only while the link is up: for PMDs (memif) whose rx path must
+ * not run once the peer has gone. One C call either way. */
+static inline uint16_t pw_rx_burst_if_up(uint16_t port, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct rte_eth_link l;
+
+	if (rte_eth_link_get_nowait(port, &l) != 0 || l.link_status == RTE_ETH_LINK_DOWN)
+		return 0;
+	return rte_eth_rx_burst(port, q, pkts, n);
+}
+
 static inline uint16_t pw_tx_burst(uint16_t port, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 {
 	return rte_eth_tx_burst(port, q, pkts, n);

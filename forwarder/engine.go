@@ -504,7 +504,7 @@ func (e *Engine) publish(ctx context.Context) error {
 	}
 	for _, name := range e.sortedPortNames() {
 		p := e.ports[name]
-		pv := &portView{id: p.id, trunk: p.spec.Trunk, up: p.up, txq: p.txq, locks: p.locks}
+		pv := &portView{id: p.id, trunk: p.spec.Trunk, up: p.up, txq: p.txq, locks: p.locks, rxIfUp: p.spec.Kind == KindMemif}
 		if p.net != nil {
 			pv.net = views[p.net]
 			pv.net.members = append(pv.net.members, p.id)

@@ -21,12 +21,15 @@ type snapshot struct {
 }
 
 type portView struct {
-	id    uint16
-	net   *netView // access ports
-	trunk bool
-	up    bool
-	txq   uint16
-	locks []txLock // non-nil when workers share tx queues
+	id uint16
+	// rxIfUp: read the link state in the rx call and skip a down port
+	// (memif: its rx path must not run once the peer has gone).
+	rxIfUp bool
+	net    *netView // access ports
+	trunk  bool
+	up     bool
+	txq    uint16
+	locks  []txLock // non-nil when workers share tx queues
 }
 
 type netView struct {
@@ -151,7 +154,12 @@ func (w *worker) run() error {
 func (w *worker) poll(s *snapshot, q rxQueue, now uint32) int {
 	in := s.ports[q.port]
 	rx := w.rx.Pkts[:w.eng.cfg.Burst]
-	n := dpdk.Port(q.port).RxBurst(q.queue, rx)
+	var n int
+	if in.rxIfUp {
+		n = dpdk.Port(q.port).RxBurstIfUp(q.queue, rx)
+	} else {
+		n = dpdk.Port(q.port).RxBurst(q.queue, rx)
+	}
 	if n == 0 {
 		return 0
 	}
