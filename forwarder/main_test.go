@@ -119,37 +119,45 @@ func attach(t testing.TB, e *Engine, name, nw string, staticMAC bool) *pod {
 // attachPort creates the port pair and adds the vhost side to the engine.
 func attachPort(t testing.TB, e *Engine, name, nw string, staticMAC bool) *pod {
 	t.Helper()
+	return attachPortQ(t, e, name, nw, staticMAC, 1)
+}
+
+// attachPortQ is attachPort with q queue pairs on both sides.
+func attachPortQ(t testing.TB, e *Engine, name, nw string, staticMAC bool, q int) *pod {
+	t.Helper()
 	n := seq.Add(1)
 	dir, err := os.MkdirTemp("", "pwf")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "s")
-	ports, err := dpdk.Probe(fmt.Sprintf("net_vhost%d,iface=%s,queues=1", 100+n, sock))
+	ports, err := dpdk.Probe(fmt.Sprintf("net_vhost%d,iface=%s,queues=%d", 100+n, sock, q))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &pod{name: name, port: ports[0], mac: net.HardwareAddr{0x02, 0, 0, 0, byte(n >> 8), byte(n)}}
-	spec := PortSpec{Name: name, Port: p.port, Kind: KindVhostUser, Network: nw, Trunk: nw == ""}
+	spec := PortSpec{Name: name, Port: p.port, Kind: KindVhostUser, Network: nw, Trunk: nw == "", RxQueues: uint16(q)}
 	if staticMAC {
 		spec.MAC = p.mac
 	}
 	if err := e.AddPort(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
-	peers, err := dpdk.Probe(fmt.Sprintf("net_virtio_user%d,path=%s,queues=1,queue_size=256,mac=%s", 100+n, sock, p.mac))
+	peers, err := dpdk.Probe(fmt.Sprintf("net_virtio_user%d,path=%s,queues=%d,queue_size=256,mac=%s", 100+n, sock, q, p.mac))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.peer = peers[0]
-	if err := p.peer.Configure(1, 1, dpdk.PortConf{}); err != nil {
+	if err := p.peer.Configure(uint16(q), uint16(q), dpdk.PortConf{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.peer.RxQueueSetup(0, 256, dpdk.SocketAny, testPool); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.peer.TxQueueSetup(0, 256, dpdk.SocketAny); err != nil {
-		t.Fatal(err)
+	for i := range uint16(q) {
+		if err := p.peer.RxQueueSetup(i, 256, dpdk.SocketAny, testPool); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.peer.TxQueueSetup(i, 256, dpdk.SocketAny); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := p.peer.Start(); err != nil {
 		t.Fatal(err)
@@ -211,6 +219,12 @@ type rxFrame struct {
 // send transmits frames from the pod, all of them or the test fails.
 func (p *pod) send(t testing.TB, frames ...[]byte) {
 	t.Helper()
+	p.sendQ(t, 0, frames...)
+}
+
+// sendQ transmits frames on tx queue q of the pod.
+func (p *pod) sendQ(t testing.TB, q uint16, frames ...[]byte) {
+	t.Helper()
 	pkts := make([]*dpdk.Mbuf, len(frames))
 	if err := testPool.AllocBulk(pkts); err != nil {
 		t.Fatal(err)
@@ -220,7 +234,7 @@ func (p *pod) send(t testing.TB, frames ...[]byte) {
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for len(pkts) > 0 {
-		n := p.peer.TxBurst(0, pkts)
+		n := p.peer.TxBurst(q, pkts)
 		pkts = pkts[n:]
 		if time.Now().After(deadline) {
 			dpdk.FreeBulk(pkts)
@@ -236,8 +250,12 @@ func (p *pod) recv(t testing.TB, want int, wait time.Duration) []rxFrame {
 	var out []rxFrame
 	pkts := make([]*dpdk.Mbuf, 32)
 	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) && (want <= 0 || len(out) < want) {
-		n := p.peer.RxBurst(0, pkts)
+	nq := uint16(1)
+	if info, err := p.peer.Info(); err == nil {
+		nq = max(min(info.MaxRxQueues, 8), 1)
+	}
+	for i := 0; time.Now().Before(deadline) && (want <= 0 || len(out) < want); i++ {
+		n := p.peer.RxBurst(uint16(i)%nq, pkts)
 		for _, m := range pkts[:n] {
 			pk := gopacket.NewPacket(m.Data(), layers.LayerTypeEthernet, gopacket.Default)
 			eth, _ := pk.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
