@@ -27,17 +27,20 @@ var DefaultConfigYAML []byte
 // Config is podwired's configuration file. Every field has a default
 // (DefaultConfigYAML); flags override single fields.
 type Config struct {
-	EAL       EALConfig        `json:"eal"`
-	Workers   WorkersConfig    `json:"workers"`
-	Mempool   MempoolConfig    `json:"mempool"`
-	SocketDir string           `json:"socketDir"`
-	API       APIConfig        `json:"api"`
-	Metrics   MetricsConfig    `json:"metrics"`
-	StateDir  string           `json:"stateDir"`
-	MAC       MACConfig        `json:"mac"`
-	Uplink    *UplinkConfig    `json:"uplink,omitempty"`
-	Networks  []api.Network    `json:"networks"`
-	Ports     []api.Attachment `json:"ports"`
+	EAL       EALConfig     `json:"eal"`
+	Workers   WorkersConfig `json:"workers"`
+	Mempool   MempoolConfig `json:"mempool"`
+	SocketDir string        `json:"socketDir"`
+	API       APIConfig     `json:"api"`
+	Metrics   MetricsConfig `json:"metrics"`
+	StateDir  string        `json:"stateDir"`
+	MAC       MACConfig     `json:"mac"`
+	// ReconcileInterval is how often podwired removes attachments whose pod
+	// netns is gone (0: never).
+	ReconcileInterval Duration         `json:"reconcileInterval"`
+	Uplink            *UplinkConfig    `json:"uplink,omitempty"`
+	Networks          []api.Network    `json:"networks"`
+	Ports             []api.Attachment `json:"ports"`
 }
 
 // EALConfig are DPDK EAL options.
@@ -186,6 +189,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Metrics.Addr); err != nil {
 			bad("metrics.addr", "%q: %v", c.Metrics.Addr, err)
 		}
+	}
+	if c.ReconcileInterval != 0 && (c.ReconcileInterval < Duration(100*time.Millisecond) || c.ReconcileInterval > Duration(24*time.Hour)) {
+		bad("reconcileInterval", "%v out of range 100ms..24h (0 turns it off)", time.Duration(c.ReconcileInterval))
 	}
 	if c.MAC.Ageing < Duration(time.Second) {
 		bad("mac.ageing", "%v: at least 1s", time.Duration(c.MAC.Ageing))

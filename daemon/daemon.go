@@ -43,6 +43,9 @@ type Daemon struct {
 	metrics *http.Server
 	started time.Time
 	served  chan error
+
+	stopReconcile context.CancelFunc
+	reconcileDone chan struct{}
 }
 
 type attachment struct {
@@ -166,6 +169,11 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (_ *Daemon, err e
 			return nil, err
 		}
 	}
+	if iv := time.Duration(cfg.ReconcileInterval); iv > 0 {
+		rctx, cancel := context.WithCancel(context.Background())
+		d.stopReconcile, d.reconcileDone = cancel, make(chan struct{})
+		go d.reconcile(rctx, iv)
+	}
 	log.Info("podwired started", "version", Version, "api", cfg.API.Socket, "networks", len(d.networks),
 		"attachments", len(d.atts), "workers", len(d.eng.Workers()), "startup", time.Since(d.started).Round(time.Millisecond))
 	return d, nil
@@ -188,6 +196,11 @@ func (d *Daemon) Wait(ctx context.Context) error {
 // directories and device-info files stay, so that pods keep their mounts
 // and a restarted podwired recreates the sockets in the same place.
 func (d *Daemon) shutdown(ctx context.Context, graceful bool) {
+	if d.stopReconcile != nil {
+		d.stopReconcile()
+		<-d.reconcileDone
+		d.stopReconcile = nil
+	}
 	if d.api != nil {
 		_ = d.api.Shutdown(ctx)
 	}
