@@ -69,6 +69,7 @@ test: setup
 
 bench: setup build
 	$(GO) run ./bench/cmd/iofwd-bench $(BENCH_ARGS)
+	$(GO) run ./bench/cmd/l2-bench -podwired bin/podwired $(L2_BENCH_ARGS)
 
 demo: setup build
 	bin/podwire-demo $(DEMO_ARGS)

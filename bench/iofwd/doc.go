@@ -21,6 +21,13 @@
 // median(ours)/median(testpmd); absolute numbers on a shared VM swing, the
 // ratio from alternating rounds is what counts.
 //
+// The pieces that do not depend on the forward loop are exported for the
+// other benchmarks (bench/l2): Process drives any dpdk-testpmd through its
+// prompt, ParsePortStats and RxDelta read its port counters, CPUShare and
+// FindThread measure a thread's share of its cpu, Summarize and Compare
+// make medians and ratios, Environment and WriteJSON describe the machine
+// and write results.
+//
 // # Threads
 //
 // The forward loop runs on the EAL thread of lcore 1; it allocates nothing
@@ -45,5 +52,6 @@
 // package describes: received ones are the loop's until tx takes them, and the
 // loop frees the rest. Each Testpmd.Trial starts one testpmd process and stops
 // it by its PID (quit, then SIGKILL if it does not exit) before returning,
-// on errors and cancellation too.
+// on errors and cancellation too. A Process belongs to its caller, who must
+// Close it.
 package iofwd

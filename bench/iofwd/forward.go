@@ -278,8 +278,8 @@ func (f *Forwarder) Trial(ctx context.Context, warmup, window time.Duration) (m 
 	if err := sleep(ctx, warmup); err != nil {
 		return m, 0, err
 	}
-	var share cpuShare
-	share.start(os.Getpid(), int(f.tid.Load()))
+	var share CPUShare
+	share.Start(os.Getpid(), int(f.tid.Load()))
 	n0, t0, err := f.sample()
 	if err != nil {
 		return m, 0, err
@@ -291,7 +291,7 @@ func (f *Forwarder) Trial(ctx context.Context, warmup, window time.Duration) (m 
 	if err != nil {
 		return m, 0, err
 	}
-	cpu := share.stop()
+	cpu := share.Stop()
 	if err := f.Stop(); err != nil {
 		return m, 0, err
 	}

@@ -31,8 +31,9 @@ func threadCPUTime(pid, tid int) (time.Duration, error) {
 	return time.Duration(ns), nil
 }
 
-// findThread returns the id of the thread of pid named comm.
-func findThread(pid int, comm string) (int, error) {
+// FindThread returns the id of the thread of pid named comm, such as
+// "rte-worker-1", the EAL thread of lcore 1.
+func FindThread(pid int, comm string) (int, error) {
 	dirs, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
 	if err != nil {
 		return 0, err
@@ -47,22 +48,26 @@ func findThread(pid int, comm string) (int, error) {
 	return 0, fmt.Errorf("process %d has no thread %q", pid, comm)
 }
 
-// cpuShare measures the share of wall time a thread spends on a cpu
-// between start and stop; -1 if the thread cannot be read.
-type cpuShare struct {
+// CPUShare measures the share of wall time a thread spends on a cpu
+// between Start and Stop (from /proc schedstat). In a VM that is the share
+// the guest gave it: time the host took from the vCPU (steal) still counts.
+type CPUShare struct {
 	pid, tid int
 	t0       time.Time
 	c0       time.Duration
 	ok       bool
 }
 
-func (s *cpuShare) start(pid, tid int) {
+// Start records the thread's cpu time now.
+func (s *CPUShare) Start(pid, tid int) {
 	s.pid, s.tid = pid, tid
 	c, err := threadCPUTime(pid, tid)
 	s.t0, s.c0, s.ok = time.Now(), c, err == nil && tid > 0
 }
 
-func (s *cpuShare) stop() float64 {
+// Stop returns the share since Start, -1 if the thread could not be read
+// (or Start was not called).
+func (s *CPUShare) Stop() float64 {
 	if !s.ok {
 		return -1
 	}

@@ -3,12 +3,9 @@ package iofwd
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -78,96 +75,49 @@ func (t *Testpmd) Trial(ctx context.Context, warmup, window time.Duration) (Test
 	if err := t.Setup.validate(); err != nil {
 		return res, err
 	}
-	startTimeout, cmdTimeout := t.StartTimeout, t.CmdTimeout
-	if startTimeout <= 0 {
-		startTimeout = 60 * time.Second
-	}
-	if cmdTimeout <= 0 {
-		cmdTimeout = 15 * time.Second
-	}
 	prefix := fmt.Sprintf("pwiofwdtp%d_%d", os.Getpid(), testpmdSeq.Add(1))
-	name, argv := t.Path, t.Args(prefix)
-	if t.Stdbuf != "" {
-		name, argv = t.Stdbuf, append([]string{"-oL", t.Path}, argv...)
-	}
-	cmd := exec.Command(name, argv...)
-	stdin, err := cmd.StdinPipe()
+	p, err := StartProcess(ctx, ProcessOptions{Path: t.Path, Stdbuf: t.Stdbuf, Args: t.Args(prefix), Prefix: prefix,
+		StartTimeout: t.StartTimeout, CmdTimeout: t.CmdTimeout})
 	if err != nil {
-		return res, fmt.Errorf("testpmd stdin: %w", err)
+		return res, err
 	}
-	out, errOut := newTranscript(), newTranscript()
-	cmd.Stdout, cmd.Stderr = out, errOut
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		return res, fmt.Errorf("start %s: %w", t.Path, err)
-	}
-	res.PID = cmd.Process.Pid
+	defer p.Close()
+	res.PID = p.PID()
 	if t.Log != nil {
-		t.Log.Debug("testpmd started", "pid", res.PID, "args", strings.Join(argv, " "))
+		t.Log.Debug("testpmd started", "pid", res.PID, "args", strings.Join(t.Args(prefix), " "))
 	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	defer func() {
-		select {
-		case <-exited:
-		default:
-			_ = cmd.Process.Kill() // by PID
-			<-exited
-		}
-		// EAL leaves its runtime directory even with --in-memory, and
-		// sockets in it when killed; the prefix is this trial's own.
-		_ = os.RemoveAll(runtimeDir(prefix))
-	}()
-	fail := func(what string, err error) (TestpmdMeasurement, error) {
-		return res, fmt.Errorf("testpmd (pid %d) %s: %w%s", res.PID, what, err, tails(errOut, out))
-	}
+	fail := func(what string, err error) (TestpmdMeasurement, error) { return res, p.Fail(what, err) }
 
-	s := session{out: out, stdin: stdin, exited: exited}
-	if err := s.waitPrompts(ctx, 1, startTimeout); err != nil {
-		return fail("start-up", err)
-	}
-	if _, err := s.do(ctx, cmdStart, cmdTimeout); err != nil {
+	if _, err := p.Do(ctx, cmdStart); err != nil {
 		return fail(cmdStart, err)
 	}
 	if err := sleep(ctx, warmup); err != nil {
 		return fail("warm-up", err)
 	}
-	var share cpuShare
-	if tid, err := findThread(res.PID, fmt.Sprintf("rte-worker-%d", FwdLcore)); err == nil {
-		share.start(res.PID, tid)
+	var share CPUShare
+	if tid, err := FindThread(res.PID, fmt.Sprintf("rte-worker-%d", FwdLcore)); err == nil {
+		share.Start(res.PID, tid)
 	}
-	t0, err := s.do(ctx, cmdShow, cmdTimeout)
+	t0, err := p.Do(ctx, cmdShow)
 	if err != nil {
 		return fail(cmdShow, err)
 	}
 	if err := sleep(ctx, time.Until(t0.Add(window))); err != nil {
 		return fail("window", err)
 	}
-	t1, err := s.do(ctx, cmdShow, cmdTimeout)
+	t1, err := p.Do(ctx, cmdShow)
 	if err != nil {
 		return fail(cmdShow, err)
 	}
-	cpu := share.stop()
-	if _, err := s.do(ctx, cmdStop, cmdTimeout); err != nil {
+	cpu := share.Stop()
+	if _, err := p.Do(ctx, cmdStop); err != nil {
 		return fail(cmdStop, err)
 	}
-	if _, err := io.WriteString(stdin, cmdQuit+"\n"); err != nil {
+	if err := p.Quit(ctx); err != nil {
 		return fail(cmdQuit, err)
 	}
-	_ = stdin.Close()
-	select {
-	case <-exited:
-	case <-time.After(cmdTimeout):
-		return fail(cmdQuit, errors.New("did not exit"))
-	case <-ctx.Done():
-		return fail(cmdQuit, ctx.Err())
-	}
-	if waitErr != nil {
-		return fail("exit", waitErr)
-	}
 
-	res.Transcript = CleanTranscript(out.String(), trialCmds)
+	res.Transcript = p.Output(0)
 	snaps, err := ParsePortStats(res.Transcript)
 	if err != nil {
 		return fail("output", err)
@@ -191,10 +141,10 @@ func (t *Testpmd) Trial(ctx context.Context, warmup, window time.Duration) (Test
 	return res, nil
 }
 
-// runtimeDir is where an EAL with file prefix prefix keeps its runtime
+// RuntimeDir is where an EAL with file prefix prefix keeps its runtime
 // files, by DPDK's rule (eal_create_runtime_dir): /var/run/dpdk/<prefix> for
 // root, else under $XDG_RUNTIME_DIR or /tmp.
-func runtimeDir(prefix string) string {
+func RuntimeDir(prefix string) string {
 	base := "/var/run"
 	if os.Getuid() != 0 {
 		base = "/tmp"
@@ -203,56 +153,6 @@ func runtimeDir(prefix string) string {
 		}
 	}
 	return filepath.Join(base, "dpdk", prefix)
-}
-
-// session drives testpmd's CLI: every command ends with a new prompt.
-type session struct {
-	out     *transcript
-	stdin   io.Writer
-	exited  <-chan struct{}
-	prompts int // prompts seen and waited for so far
-}
-
-// do sends cmd and waits for the prompt after it. It returns the middle of
-// the time between sending and seeing the prompt: testpmd ran the command
-// in between, and for "show port stats all" that is the best estimate of
-// when it read the counters (the error is half the round trip, well under a
-// millisecond).
-func (s *session) do(ctx context.Context, cmd string, timeout time.Duration) (time.Time, error) {
-	t0 := time.Now()
-	if _, err := io.WriteString(s.stdin, cmd+"\n"); err != nil {
-		return t0, err
-	}
-	if err := s.waitPrompts(ctx, s.prompts+1, timeout); err != nil {
-		return t0, err
-	}
-	return t0.Add(time.Since(t0) / 2), nil
-}
-
-func (s *session) waitPrompts(ctx context.Context, n int, timeout time.Duration) error {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
-		if got := s.out.prompts(); got >= n {
-			s.prompts = n
-			return nil
-		}
-		select {
-		case <-s.out.notify:
-		case <-s.exited:
-			if s.out.prompts() >= n {
-				continue
-			}
-			if n == 1 {
-				return errNoPrompt
-			}
-			return errors.New("testpmd exited")
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timer.C:
-			return fmt.Errorf("no prompt after %v", timeout)
-		}
-	}
 }
 
 // transcript collects a child's output and counts testpmd prompts in it.
@@ -297,21 +197,4 @@ func (t *transcript) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.buf.String()
-}
-
-// tails formats the last lines of testpmd's stderr and stdout for an error.
-func tails(stderr, stdout *transcript) string {
-	var b strings.Builder
-	for _, x := range []struct {
-		name string
-		t    *transcript
-	}{{"stderr", stderr}, {"stdout", stdout}} {
-		lines := strings.Split(strings.TrimRight(x.t.String(), "\n"), "\n")
-		if len(lines) == 1 && lines[0] == "" {
-			continue
-		}
-		lines = lines[max(0, len(lines)-15):]
-		fmt.Fprintf(&b, "\n--- testpmd %s (last %d lines) ---\n%s", x.name, len(lines), strings.Join(lines, "\n"))
-	}
-	return b.String()
 }

@@ -9,38 +9,22 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/podwire/podwire/bench/iofwd"
 )
 
-// Env describes the machine and software of a run.
-type Env struct {
-	Time        string `json:"time"`
-	CPUModel    string `json:"cpu_model"`
-	NumCPU      int    `json:"num_cpu"`
-	Kernel      string `json:"kernel"`
-	DPDKVersion string `json:"dpdk_version"`
-	GoVersion   string `json:"go_version"`
-	Testpmd     string `json:"testpmd"`
-}
-
 // Output is what -json writes.
 type Output struct {
-	Env Env `json:"env"`
+	Env iofwd.Env `json:"env"`
 	*iofwd.Result
 }
 
@@ -84,7 +68,7 @@ func run(c iofwd.Config, jsonFile string, log *slog.Logger) error {
 	if sb, err := exec.LookPath("stdbuf"); err == nil {
 		c.Stdbuf = sb
 	}
-	env := environment(path)
+	env := iofwd.Environment(path)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -103,66 +87,10 @@ func run(c iofwd.Config, jsonFile string, log *slog.Logger) error {
 		return err
 	}
 	if jsonFile != "" {
-		if err := writeJSON(jsonFile, Output{Env: env, Result: res}); err != nil {
+		if err := iofwd.WriteJSON(jsonFile, Output{Env: env, Result: res}); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "iofwd-bench: results written to %s\n", jsonFile)
 	}
 	return nil
-}
-
-// writeJSON writes v to file through a .tmp file and a rename.
-func writeJSON(file string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode results: %w", err)
-	}
-	if dir := filepath.Dir(file); dir != "." {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("results directory: %w", err)
-		}
-	}
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write results: %w", err)
-	}
-	if err := os.Rename(tmp, file); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write results: %w", err)
-	}
-	return nil
-}
-
-func environment(testpmd string) Env {
-	e := Env{
-		Time:        time.Now().UTC().Format(time.RFC3339),
-		CPUModel:    cpuModel(),
-		NumCPU:      runtime.NumCPU(),
-		DPDKVersion: "unknown",
-		GoVersion:   runtime.Version(),
-		Testpmd:     testpmd,
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		e.Kernel = strings.TrimSpace(string(b))
-	}
-	if out, err := exec.Command("pkg-config", "--modversion", "libdpdk").Output(); err == nil {
-		e.DPDKVersion = strings.TrimSpace(string(out))
-	}
-	return e
-}
-
-// cpuModel is the first "model name" of /proc/cpuinfo.
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }
