@@ -2,6 +2,7 @@ package forwarder
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,9 @@ import (
 // snapshot is an immutable forwarding configuration. Workers load the
 // current one once per loop; the control plane builds a new one for every
 // change and swaps the pointer.
+// dropMask has one bit per port.
+var _ [64 - dpdk.MaxPorts]struct{}
+
 type snapshot struct {
 	gen     uint64
 	ports   [dpdk.MaxPorts]*portView // by ethdev id; nil: not forwarding
@@ -43,8 +47,9 @@ type rxQueue struct{ port, queue uint16 }
 
 // txBuf collects one worker's packets for one output port during a burst.
 type txBuf struct {
-	pkts []*dpdk.Mbuf // C memory, txCap long
-	n    int
+	pkts  []*dpdk.Mbuf // C memory, txCap long
+	n     int
+	bytes uint64 // of pkts[:n]
 }
 
 // worker is one poll loop on one lcore. Everything in it is written by its
@@ -75,6 +80,7 @@ type worker struct {
 	counters [dpdk.MaxPorts]portCounters
 	// per-burst accumulators, stored into counters once per burst
 	accDrops [dpdk.MaxPorts][numDropReasons]uint64
+	dropMask uint64 // ports with drops in accDrops
 	accFlood [dpdk.MaxPorts]uint64
 }
 
@@ -164,7 +170,7 @@ func (w *worker) poll(s *snapshot, q rxQueue, now uint32) int {
 		return 0
 	}
 	var rxBytes uint64
-	drops := &w.accDrops[q.port]
+	drops := q.port
 	for _, m := range rx[:n] {
 		rxBytes += uint64(m.PktLen())
 		d := m.Data()
@@ -221,9 +227,16 @@ func (w *worker) poll(s *snapshot, q rxQueue, now uint32) int {
 	return n
 }
 
-func (w *worker) dropPkt(m *dpdk.Mbuf, drops *[numDropReasons]uint64, r DropReason) {
-	drops[r]++
+// dropPkt counts m as dropped on port id for reason r and frees it with
+// the burst.
+func (w *worker) dropPkt(m *dpdk.Mbuf, id uint16, r DropReason) {
+	w.countDrop(id, r)
 	w.freeLater(m)
+}
+
+func (w *worker) countDrop(id uint16, r DropReason) {
+	w.accDrops[id][r]++
+	w.dropMask |= 1 << id
 }
 
 // freeLater collects m to be freed with the burst's other drops.
@@ -237,9 +250,9 @@ func (w *worker) freeLater(m *dpdk.Mbuf) {
 }
 
 // send queues m, which the worker owns alone, for op.
-func (w *worker) send(s *snapshot, op *portView, nv *netView, m *dpdk.Mbuf, inDrops *[numDropReasons]uint64) {
+func (w *worker) send(s *snapshot, op *portView, nv *netView, m *dpdk.Mbuf, inDrops uint16) {
 	if !op.up {
-		w.dropPkt(m, &w.accDrops[op.id], DropPortDown)
+		w.dropPkt(m, op.id, DropPortDown)
 		return
 	}
 	if op.trunk && nv.vlan != 0 {
@@ -266,7 +279,7 @@ func tag(m *dpdk.Mbuf, vid uint16) bool {
 
 // flood sends m to every port of nv but the one it came in on. Untagged
 // outputs share m through its reference count; tagged trunks get a copy.
-func (w *worker) flood(s *snapshot, in *portView, nv *netView, m *dpdk.Mbuf, drops *[numDropReasons]uint64) {
+func (w *worker) flood(s *snapshot, in *portView, nv *netView, m *dpdk.Mbuf, drops uint16) {
 	shared := 0
 	tagged := 0
 	for _, id := range nv.members {
@@ -295,7 +308,7 @@ func (w *worker) flood(s *snapshot, in *portView, nv *netView, m *dpdk.Mbuf, dro
 			}
 			c := w.copyOf(m)
 			if c == nil {
-				w.accDrops[id][DropNoMbuf]++
+				w.countDrop(id, DropNoMbuf)
 				continue
 			}
 			if !tag(c, nv.vlan) {
@@ -349,6 +362,7 @@ func (w *worker) enqueue(s *snapshot, id uint16, m *dpdk.Mbuf) {
 	}
 	tb.pkts[tb.n] = m
 	tb.n++
+	tb.bytes += uint64(m.PktLen())
 	if !w.isDirty[id] {
 		w.isDirty[id] = true
 		w.dirty[w.ndirty] = id
@@ -371,7 +385,8 @@ func (w *worker) flush(s *snapshot) {
 		dpdk.FreeBulk(w.drop.Pkts[:w.ndrop])
 		w.ndrop = 0
 	}
-	for id := range w.accDrops {
+	for mask := w.dropMask; mask != 0; mask &= mask - 1 {
+		id := bits.TrailingZeros64(mask)
 		acc := &w.accDrops[id]
 		for r, v := range acc {
 			if v != 0 {
@@ -380,6 +395,7 @@ func (w *worker) flush(s *snapshot) {
 			}
 		}
 	}
+	w.dropMask = 0
 }
 
 func (w *worker) flushPort(s *snapshot, id uint16) {
@@ -390,11 +406,7 @@ func (w *worker) flushPort(s *snapshot, id uint16) {
 	op := s.ports[id]
 	q := uint16(w.id) % op.txq
 	pkts := tb.pkts[:tb.n]
-	// Count bytes before the PMD owns the packets.
-	var bytes uint64
-	for _, m := range pkts {
-		bytes += uint64(m.PktLen())
-	}
+	bytes := tb.bytes
 	var sent int
 	if op.locks != nil {
 		l := &op.locks[q]
@@ -415,5 +427,5 @@ func (w *worker) flushPort(s *snapshot, id uint16) {
 	}
 	add(&c.txPkts, uint64(sent))
 	add(&c.txBytes, bytes)
-	tb.n = 0
+	tb.n, tb.bytes = 0, 0
 }
