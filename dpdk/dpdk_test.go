@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/podwire/podwire/dpdk"
+	"github.com/podwire/podwire/internal/dpdktest"
 )
 
 func TestOptionsArgs(t *testing.T) {
@@ -390,7 +391,7 @@ func TestChainedMbuf(t *testing.T) {
 	if head.IsChained() || head.DataLen() != 1500 || head.Data()[1499] != byte(499%256) {
 		t.Fatalf("linearize: segs %d len %d", head.NumSegs(), head.DataLen())
 	}
-	if seq, ok := frameSeq(head.Data()[:1000]); !ok || seq != 42 {
+	if seq, ok := dpdktest.FrameSeq(head.Data()[:1000]); !ok || seq != 42 {
 		t.Fatalf("first segment damaged by linearize")
 	}
 	head.Free() // frees both buffers: linearize returned the tail to the pool

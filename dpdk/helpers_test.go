@@ -1,8 +1,6 @@
 package dpdk_test
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"strings"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/podwire/podwire/dpdk"
+	"github.com/podwire/podwire/internal/dpdktest"
 )
 
 // helperEnv makes the test binary act as a child process (see runHelper).
@@ -104,36 +103,6 @@ func probe(t testing.TB, devargs string) dpdk.Port {
 	return p
 }
 
-// Test frames: Ethernet with a local experimental ethertype and a sequence
-// number, so that nothing else on a link is mistaken for them.
-const testEtherType = 0x88b5
-
-var (
-	srcMAC = []byte{0x02, 0, 0, 0, 0, 0x01}
-	dstMAC = []byte{0x02, 0, 0, 0, 0, 0x02}
-)
-
-func fillFrame(b []byte, seq uint32) {
-	copy(b[0:6], dstMAC)
-	copy(b[6:12], srcMAC)
-	binary.BigEndian.PutUint16(b[12:14], testEtherType)
-	binary.BigEndian.PutUint32(b[14:18], seq)
-	for i := 18; i < len(b); i++ {
-		b[i] = byte(seq) + byte(i)
-	}
-}
-
-// frameSeq returns the sequence number of a test frame, or false.
-func frameSeq(b []byte) (uint32, bool) {
-	if len(b) < 18 || binary.BigEndian.Uint16(b[12:14]) != testEtherType {
-		return 0, false
-	}
-	seq := binary.BigEndian.Uint32(b[14:18])
-	want := make([]byte, len(b))
-	fillFrame(want, seq)
-	return seq, bytes.Equal(b, want)
-}
-
 // makeFrames allocates n test frames of size bytes, numbered from seq0.
 func makeFrames(t testing.TB, n, size int, seq0 uint32) []*dpdk.Mbuf {
 	t.Helper()
@@ -142,7 +111,7 @@ func makeFrames(t testing.TB, n, size int, seq0 uint32) []*dpdk.Mbuf {
 		t.Fatal(err)
 	}
 	for i, m := range pkts {
-		fillFrame(m.Append(size), seq0+uint32(i))
+		dpdktest.FillFrame(m.Append(size), seq0+uint32(i))
 	}
 	return pkts
 }
@@ -171,7 +140,7 @@ func receiveFrames(t testing.TB, p dpdk.Port, want int, timeout time.Duration) [
 	for len(seqs) < want && time.Now().Before(deadline) {
 		n := p.RxBurst(0, pkts)
 		for _, m := range pkts[:n] {
-			if seq, ok := frameSeq(m.Data()); ok {
+			if seq, ok := dpdktest.FrameSeq(m.Data()); ok {
 				seqs = append(seqs, seq)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/podwire/podwire/dpdk"
+	"github.com/podwire/podwire/internal/dpdktest"
 )
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -21,7 +22,7 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 func TestTap(t *testing.T) {
 	checkPool(t)
 	_, err := os.Stat("/dev/net/tun")
-	needPrereq(t, err == nil && os.Geteuid() == 0, "root and /dev/net/tun")
+	dpdktest.NeedPrereq(t, err == nil && os.Geteuid() == 0, "root and /dev/net/tun")
 
 	name := uniqueName("net_tap")
 	ifname := "pw" + name[len("net_"):]
@@ -54,11 +55,11 @@ func TestTap(t *testing.T) {
 		if ifi, err = net.InterfaceByName(ifname); err != nil {
 			t.Fatalf("tap interface in the test netns: %v", err)
 		}
-		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(testEtherType))); err != nil {
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(dpdktest.EtherType))); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { unix.Close(fd) })
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(testEtherType), Ifindex: ifi.Index}); err != nil {
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(dpdktest.EtherType), Ifindex: ifi.Index}); err != nil {
 			t.Fatal(err)
 		}
 	}()
@@ -79,17 +80,17 @@ func TestTap(t *testing.T) {
 		if err != nil {
 			t.Fatalf("kernel side, frame %d: %v", i, err)
 		}
-		if seq, ok := frameSeq(buf[:k]); !ok || seq != uint32(i) {
+		if seq, ok := dpdktest.FrameSeq(buf[:k]); !ok || seq != uint32(i) {
 			t.Fatalf("kernel side, frame %d: bad frame (seq %d, valid %v)", i, seq, ok)
 		}
 	}
 	// kernel -> DPDK.
-	to := &unix.SockaddrLinklayer{Protocol: htons(testEtherType), Ifindex: ifi.Index, Halen: 6}
-	copy(to.Addr[:], dstMAC)
+	to := &unix.SockaddrLinklayer{Protocol: htons(dpdktest.EtherType), Ifindex: ifi.Index, Halen: 6}
+	copy(to.Addr[:], dpdktest.DstMAC)
 	frame := make([]byte, 100)
 	for i := range n {
-		fillFrame(frame, uint32(100+i))
-		if binary.BigEndian.Uint16(frame[12:]) != testEtherType {
+		dpdktest.FillFrame(frame, uint32(100+i))
+		if binary.BigEndian.Uint16(frame[12:]) != dpdktest.EtherType {
 			t.Fatal("frame")
 		}
 		if err := unix.Sendto(fd, frame, 0, to); err != nil {

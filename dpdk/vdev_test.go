@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/podwire/podwire/dpdk"
+	"github.com/podwire/podwire/internal/dpdktest"
 )
 
 // TestVhostVirtioPair hot-plugs a net_vhost server and a net_virtio_user
@@ -130,7 +131,7 @@ type testpmd struct {
 func startTestpmd(t testing.TB, vdev string, pmdArgs ...string) *testpmd {
 	t.Helper()
 	bin, err := exec.LookPath("dpdk-testpmd")
-	needPrereq(t, err == nil, "dpdk-testpmd (apt-get install dpdk)")
+	dpdktest.NeedPrereq(t, err == nil, "dpdk-testpmd (apt-get install dpdk)")
 	prefix := fmt.Sprintf("pwtp%d_%d", os.Getpid(), devSeq.Add(1))
 	args := []string{"-l", "0,1", "--main-lcore", "1", "--no-pci", "--in-memory", "--single-file-segments",
 		"--no-telemetry", "--file-prefix", prefix,

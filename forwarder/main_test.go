@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,43 +17,21 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/podwire/podwire/dpdk"
+	"github.com/podwire/podwire/internal/dpdktest"
 )
 
 var testPool *dpdk.Mempool
-
-func inCI() bool { v, _ := strconv.ParseBool(os.Getenv("CI")); return v }
 
 func TestMain(m *testing.M) {
 	// Three lcores on two cpus: main on cpu 0, two worker lcores sharing
 	// cpu 1, so that tests can run two workers (rebalancing, shared tx
 	// queues) on this 2-core machine.
-	err := dpdk.InitOptions(dpdk.Options{
+	dpdktest.Main(m, "forwarder", dpdk.Options{
 		Extra: []string{"--lcores", "0@0,1@1,2@1"}, MainLcore: 0, HasMainLcore: true,
 		FilePrefix: fmt.Sprintf("pwfwd%d", os.Getpid()), InMemory: true, SingleFileSegments: true,
 		NoPCI: true, NoTelemetry: true, LogLevel: "*:warning",
-	})
-	if err != nil {
-		msg := fmt.Sprintf("forwarder tests need a working EAL (hugepages: run scripts/setup-node.sh): %v", err)
-		if inCI() {
-			fmt.Fprintln(os.Stderr, "FAIL:", msg)
-			os.Exit(1)
-		}
-		fmt.Fprintln(os.Stderr, "SKIP:", msg)
-		os.Exit(0)
-	}
-	testPool, err = dpdk.NewMbufPool("pwfwd", dpdk.MbufPoolConfig{Mbufs: 16383, Cache: 256, Socket: dpdk.SocketAny})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if n := testPool.InUse(); n != 0 && code == 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: %d mbufs still in use after all tests\n", n)
-		code = 1
-	}
-	testPool.Free()
-	_ = dpdk.Cleanup()
-	os.Exit(code)
+	}, "pwfwd", dpdk.MbufPoolConfig{Mbufs: 16383, Cache: 256, Socket: dpdk.SocketAny}, true,
+		func(mp *dpdk.Mempool) { testPool = mp })
 }
 
 // newEngine starts an engine with one worker on lcore 1, closed at cleanup.

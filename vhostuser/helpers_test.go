@@ -3,7 +3,6 @@ package vhostuser_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/podwire/podwire/dpdk"
+	"github.com/podwire/podwire/internal/dpdktest"
 	"github.com/podwire/podwire/vhostuser"
 )
 
@@ -201,31 +201,6 @@ func connectAs(path string, typ, uid, gid int) error {
 	return <-errc
 }
 
-// Test frames: Ethernet with a local experimental ethertype and a sequence
-// number, so that nothing else on a link is mistaken for them.
-const testEtherType = 0x88b5
-
-func fillFrame(b []byte, seq uint32) {
-	copy(b[0:6], []byte{0x02, 0, 0, 0, 0, 0x02})
-	copy(b[6:12], []byte{0x02, 0, 0, 0, 0, 0x01})
-	binary.BigEndian.PutUint16(b[12:14], testEtherType)
-	binary.BigEndian.PutUint32(b[14:18], seq)
-	for i := 18; i < len(b); i++ {
-		b[i] = byte(seq) + byte(i)
-	}
-}
-
-// frameSeq returns the sequence number of an intact test frame, or false.
-func frameSeq(b []byte) (uint32, bool) {
-	if len(b) < 18 || binary.BigEndian.Uint16(b[12:14]) != testEtherType {
-		return 0, false
-	}
-	s := binary.BigEndian.Uint32(b[14:18])
-	want := make([]byte, len(b))
-	fillFrame(want, s)
-	return s, bytes.Equal(b, want)
-}
-
 // sendFrames transmits n test frames of size bytes numbered from seq0 on
 // queue 0 of p.
 func sendFrames(t testing.TB, p dpdk.Port, n, size int, seq0 uint32) {
@@ -235,7 +210,7 @@ func sendFrames(t testing.TB, p dpdk.Port, n, size int, seq0 uint32) {
 		t.Fatal(err)
 	}
 	for i, m := range pkts {
-		fillFrame(m.Append(size), seq0+uint32(i))
+		dpdktest.FillFrame(m.Append(size), seq0+uint32(i))
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for len(pkts) > 0 {
@@ -258,7 +233,7 @@ func receiveFrames(t testing.TB, p dpdk.Port, n int, seq0 uint32, timeout time.D
 	for len(seqs) < n && time.Now().Before(deadline) {
 		k := p.RxBurst(0, pkts)
 		for _, m := range pkts[:k] {
-			if s, ok := frameSeq(m.Data()); ok {
+			if s, ok := dpdktest.FrameSeq(m.Data()); ok {
 				seqs = append(seqs, s)
 			}
 		}
@@ -308,7 +283,7 @@ func (s *syncBuffer) String() string {
 func addNetns(t testing.TB) string {
 	t.Helper()
 	_, err := exec.LookPath("ip")
-	needPrereq(t, err == nil && os.Geteuid() == 0, "root and ip (iproute2)")
+	dpdktest.NeedPrereq(t, err == nil && os.Geteuid() == 0, "root and ip (iproute2)")
 	name := fmt.Sprintf("pwvu%d_%d", os.Getpid(), seq.Add(1))
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
@@ -339,7 +314,7 @@ type podUser struct{ uid, gid int }
 func startPod(t testing.TB, vdev string, user *podUser) *pod {
 	t.Helper()
 	_, err := exec.LookPath("dpdk-testpmd")
-	needPrereq(t, err == nil, "dpdk-testpmd (apt-get install dpdk)")
+	dpdktest.NeedPrereq(t, err == nil, "dpdk-testpmd (apt-get install dpdk)")
 	netns := addNetns(t)
 	prefix := fmt.Sprintf("pwvupod%d_%d", os.Getpid(), seq.Add(1))
 	args := []string{"netns", "exec", netns}
@@ -347,7 +322,7 @@ func startPod(t testing.TB, vdev string, user *podUser) *pod {
 	env := os.Environ()
 	if user != nil {
 		_, err := exec.LookPath("setpriv")
-		needPrereq(t, err == nil, "setpriv (util-linux)")
+		dpdktest.NeedPrereq(t, err == nil, "setpriv (util-linux)")
 		// A non-root EAL keeps its runtime files in $XDG_RUNTIME_DIR.
 		runDir = shortDir(t)
 		if err := os.Chown(runDir, user.uid, user.gid); err != nil {
