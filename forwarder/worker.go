@@ -171,6 +171,11 @@ func (w *worker) poll(s *snapshot, q rxQueue, now uint32) int {
 	}
 	var rxBytes uint64
 	drops := q.port
+	// Consecutive frames of a burst mostly share their MACs: learn a
+	// source and look up a destination once per run of equal ones.
+	var lastSrc, lastDst uint64
+	var lastSrcNet, lastDstNet *netView
+	lastOut := -1
 	for _, m := range rx[:n] {
 		rxBytes += uint64(m.PktLen())
 		d := m.Data()
@@ -204,9 +209,17 @@ func (w *worker) poll(s *snapshot, q rxQueue, now uint32) int {
 			w.dropPkt(m, drops, DropBadSrcMAC)
 			continue
 		}
-		nv.macs.learn(src, q.port, now)
+		if src != lastSrc || nv != lastSrcNet {
+			nv.macs.learn(src, q.port, now)
+			lastSrc, lastSrcNet = src, nv
+		}
 		if dst&(1<<40) == 0 {
-			if out := nv.macs.lookup(dst); out >= 0 {
+			out := lastOut
+			if dst != lastDst || nv != lastDstNet {
+				out = nv.macs.lookup(dst)
+				lastDst, lastDstNet, lastOut = dst, nv, out
+			}
+			if out >= 0 {
 				op := s.ports[out]
 				if op != nil && (op.net == nv || op.trunk) {
 					if out == int(q.port) {
