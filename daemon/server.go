@@ -312,20 +312,28 @@ func attKey(r *http.Request) (string, error) {
 	return cid + "/" + ifn, nil
 }
 
-func (d *Daemon) handleAttachmentGet(w http.ResponseWriter, r *http.Request) {
+// lookupAttachment finds the attachment the request's path names, or
+// answers 400 or 404 and returns false. Called with d.mu held.
+func (d *Daemon) lookupAttachment(w http.ResponseWriter, r *http.Request) (string, *attachment, bool) {
 	key, err := attKey(r)
 	if err != nil {
 		_ = api.WriteError(w, err)
-		return
+		return "", nil, false
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	a, ok := d.atts[key]
 	if !ok {
 		writeErr(w, http.StatusNotFound, "", "no attachment %s", key)
-		return
+		return "", nil, false
 	}
-	_ = api.WriteJSON(w, http.StatusOK, d.status(a))
+	return key, a, true
+}
+
+func (d *Daemon) handleAttachmentGet(w http.ResponseWriter, r *http.Request) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, a, ok := d.lookupAttachment(w, r); ok {
+		_ = api.WriteJSON(w, http.StatusOK, d.status(a))
+	}
 }
 
 func (d *Daemon) handleAttachmentPut(w http.ResponseWriter, r *http.Request) {
@@ -403,16 +411,10 @@ func (d *Daemon) handleAttachmentPut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Daemon) handleAttachmentDelete(w http.ResponseWriter, r *http.Request) {
-	key, err := attKey(r)
-	if err != nil {
-		_ = api.WriteError(w, err)
-		return
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	att, ok := d.atts[key]
+	key, att, ok := d.lookupAttachment(w, r)
 	if !ok {
-		writeErr(w, http.StatusNotFound, "", "no attachment %s", key)
 		return
 	}
 	if err := d.removePort(r.Context(), att); err != nil {

@@ -261,8 +261,8 @@ func TestRingPMDRoundTrip(t *testing.T) {
 	}
 	startPort(t, ring0)
 	for round := range 3 {
-		pkts := makeFrames(t, 32, 60+round*500, uint32(round*100))
-		sendAll(t, ring0, pkts)
+		pkts := dpdktest.MakeFrames(t, testPool, 32, 60+round*500, uint32(round*100))
+		dpdktest.SendAll(t, ring0, pkts)
 		seqs := receiveFrames(t, ring0, 32, time.Second)
 		for i, s := range seqs {
 			if s != uint32(round*100+i) {
@@ -285,7 +285,7 @@ func TestRing(t *testing.T) {
 	if l, err := dpdk.LookupRing("pwtestring"); err != nil || l != r {
 		t.Fatalf("lookup: %p %v", l, err)
 	}
-	pkts := makeFrames(t, 80, 64, 0)
+	pkts := dpdktest.MakeFrames(t, testPool, 80, 64, 0)
 	n := r.Enqueue(pkts)
 	if n != 63 || r.Count() != 63 {
 		t.Fatalf("enqueued %d, count %d, want 63", n, r.Count())
@@ -364,7 +364,7 @@ func TestMbuf(t *testing.T) {
 
 func TestChainedMbuf(t *testing.T) {
 	checkPool(t)
-	head := makeFrames(t, 1, 1000, 42)[0]
+	head := dpdktest.MakeFrames(t, testPool, 1, 1000, 42)[0]
 	tail := testPool.Alloc()
 	copy(tail.Append(500), make([]byte, 500))
 	for i := range tail.Data() {

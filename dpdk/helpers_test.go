@@ -103,52 +103,11 @@ func probe(t testing.TB, devargs string) dpdk.Port {
 	return p
 }
 
-// makeFrames allocates n test frames of size bytes, numbered from seq0.
-func makeFrames(t testing.TB, n, size int, seq0 uint32) []*dpdk.Mbuf {
-	t.Helper()
-	pkts := make([]*dpdk.Mbuf, n)
-	if err := testPool.AllocBulk(pkts); err != nil {
-		t.Fatal(err)
-	}
-	for i, m := range pkts {
-		dpdktest.FillFrame(m.Append(size), seq0+uint32(i))
-	}
-	return pkts
-}
-
-// sendAll transmits pkts on p queue 0, retrying until all are taken.
-func sendAll(t testing.TB, p dpdk.Port, pkts []*dpdk.Mbuf) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(pkts) > 0 {
-		n := p.TxBurst(0, pkts)
-		pkts = pkts[n:]
-		if time.Now().After(deadline) {
-			dpdk.FreeBulk(pkts)
-			t.Fatalf("tx on port %d: %d packets not taken in 5s", p, len(pkts))
-		}
-	}
-}
-
-// receiveFrames polls p queue 0 until want test frames arrived or timeout,
-// checks each and frees everything; it returns the sequence numbers seen.
+// receiveFrames collects want test frames from queue 0 of p or fails the
+// test; it returns their sequence numbers.
 func receiveFrames(t testing.TB, p dpdk.Port, want int, timeout time.Duration) []uint32 {
 	t.Helper()
-	var seqs []uint32
-	pkts := make([]*dpdk.Mbuf, 32)
-	deadline := time.Now().Add(timeout)
-	for len(seqs) < want && time.Now().Before(deadline) {
-		n := p.RxBurst(0, pkts)
-		for _, m := range pkts[:n] {
-			if seq, ok := dpdktest.FrameSeq(m.Data()); ok {
-				seqs = append(seqs, seq)
-			}
-		}
-		dpdk.FreeBulk(pkts[:n])
-		if n == 0 {
-			time.Sleep(100 * time.Microsecond)
-		}
-	}
+	seqs := dpdktest.Collect(p, want, timeout)
 	if len(seqs) < want {
 		t.Fatalf("port %d: received %d of %d test frames in %v", p, len(seqs), want, timeout)
 	}

@@ -73,7 +73,7 @@ func TestTap(t *testing.T) {
 
 	// DPDK -> kernel.
 	const n = 16
-	sendAll(t, port, makeFrames(t, n, 100, 0))
+	dpdktest.SendAll(t, port, dpdktest.MakeFrames(t, testPool, n, 100, 0))
 	buf := make([]byte, 2048)
 	for i := range n {
 		k, _, err := unix.Recvfrom(fd, buf, 0)
@@ -97,5 +97,5 @@ func TestTap(t *testing.T) {
 			t.Fatalf("kernel send %d: %v", i, err)
 		}
 	}
-	checkSeqs(t, receiveFrames(t, port, n, 2*time.Second), 100, n)
+	dpdktest.CheckSeqs(t, receiveFrames(t, port, n, 2*time.Second), 100, n)
 }

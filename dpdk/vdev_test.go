@@ -42,10 +42,10 @@ func TestVhostVirtioPair(t *testing.T) {
 
 	for round := range 4 {
 		seq0 := uint32(round * 1000)
-		sendAll(t, virtio, makeFrames(t, 64, 64+round*400, seq0))
-		checkSeqs(t, receiveFrames(t, vhost, 64, 2*time.Second), seq0, 64)
-		sendAll(t, vhost, makeFrames(t, 64, 64+round*400, seq0+500))
-		checkSeqs(t, receiveFrames(t, virtio, 64, 2*time.Second), seq0+500, 64)
+		dpdktest.SendAll(t, virtio, dpdktest.MakeFrames(t, testPool, 64, 64+round*400, seq0))
+		dpdktest.CheckSeqs(t, receiveFrames(t, vhost, 64, 2*time.Second), seq0, 64)
+		dpdktest.SendAll(t, vhost, dpdktest.MakeFrames(t, testPool, 64, 64+round*400, seq0+500))
+		dpdktest.CheckSeqs(t, receiveFrames(t, virtio, 64, 2*time.Second), seq0+500, 64)
 	}
 	before := fwd.Load()
 	if err := virtio.Remove(); err != nil {
@@ -104,18 +104,6 @@ func waitGrowth(t testing.TB, c *atomic.Uint64, from uint64) {
 			t.Fatalf("forwarder stuck at %d packets", c.Load())
 		}
 		time.Sleep(time.Millisecond)
-	}
-}
-
-func checkSeqs(t testing.TB, seqs []uint32, seq0 uint32, n int) {
-	t.Helper()
-	if len(seqs) != n {
-		t.Fatalf("got %d frames, want %d", len(seqs), n)
-	}
-	for i, s := range seqs {
-		if s != seq0+uint32(i) {
-			t.Fatalf("frame %d: seq %d, want %d (lost, duplicated or reordered)", i, s, seq0+uint32(i))
-		}
 	}
 }
 
@@ -212,8 +200,8 @@ func TestMemifWithTestpmd(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	for round := range 3 {
 		seq0 := uint32(round * 1000)
-		sendAll(t, server, makeFrames(t, 64, 64+round*600, seq0))
-		checkSeqs(t, receiveFrames(t, server, 64, 5*time.Second), seq0, 64)
+		dpdktest.SendAll(t, server, dpdktest.MakeFrames(t, testPool, 64, 64+round*600, seq0))
+		dpdktest.CheckSeqs(t, receiveFrames(t, server, 64, 5*time.Second), seq0, 64)
 	}
 	// Stop testpmd before the server stops polling is fine here: nothing
 	// polls the server while the peer leaves (the 22.11 teardown race).

@@ -205,43 +205,14 @@ func connectAs(path string, typ, uid, gid int) error {
 // queue 0 of p.
 func sendFrames(t testing.TB, p dpdk.Port, n, size int, seq0 uint32) {
 	t.Helper()
-	pkts := make([]*dpdk.Mbuf, n)
-	if err := testPool.AllocBulk(pkts); err != nil {
-		t.Fatal(err)
-	}
-	for i, m := range pkts {
-		dpdktest.FillFrame(m.Append(size), seq0+uint32(i))
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(pkts) > 0 {
-		k := p.TxBurst(0, pkts)
-		pkts = pkts[k:]
-		if time.Now().After(deadline) {
-			dpdk.FreeBulk(pkts)
-			t.Fatalf("tx on port %d: %d frames not taken in 5s", p, len(pkts))
-		}
-	}
+	dpdktest.SendAll(t, p, dpdktest.MakeFrames(t, testPool, n, size, seq0))
 }
 
 // receiveFrames polls queue 0 of p until n test frames arrived (in order,
 // intact, numbered from seq0) or timeout, freeing everything it receives.
 func receiveFrames(t testing.TB, p dpdk.Port, n int, seq0 uint32, timeout time.Duration, pd *pod) {
 	t.Helper()
-	var seqs []uint32
-	pkts := make([]*dpdk.Mbuf, 32)
-	deadline := time.Now().Add(timeout)
-	for len(seqs) < n && time.Now().Before(deadline) {
-		k := p.RxBurst(0, pkts)
-		for _, m := range pkts[:k] {
-			if s, ok := dpdktest.FrameSeq(m.Data()); ok {
-				seqs = append(seqs, s)
-			}
-		}
-		dpdk.FreeBulk(pkts[:k])
-		if k == 0 {
-			time.Sleep(100 * time.Microsecond)
-		}
-	}
+	seqs := dpdktest.Collect(p, n, timeout)
 	if len(seqs) != n {
 		st, _ := p.Stats()
 		var out string
@@ -254,11 +225,7 @@ func receiveFrames(t testing.TB, p dpdk.Port, n int, seq0 uint32, timeout time.D
 		t.Fatalf("port %d: received %d of %d test frames in %v; port stats %+v; pod output:\n%s",
 			p, len(seqs), n, timeout, st, out)
 	}
-	for i, s := range seqs {
-		if s != seq0+uint32(i) {
-			t.Fatalf("frame %d: seq %d, want %d (lost, duplicated or reordered)", i, s, seq0+uint32(i))
-		}
-	}
+	dpdktest.CheckSeqs(t, seqs, seq0, n)
 }
 
 // syncBuffer collects a process's output for waiting on and reading.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/podwire/podwire/dpdk"
 )
@@ -104,4 +105,69 @@ func FrameSeq(b []byte) (uint32, bool) {
 	want := make([]byte, len(b))
 	FillFrame(want, seq)
 	return seq, bytes.Equal(b, want)
+}
+
+// MakeFrames allocates n test frames of size bytes from mp, numbered from
+// seq0. The caller owns them.
+func MakeFrames(t testing.TB, mp *dpdk.Mempool, n, size int, seq0 uint32) []*dpdk.Mbuf {
+	t.Helper()
+	pkts := make([]*dpdk.Mbuf, n)
+	if err := mp.AllocBulk(pkts); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range pkts {
+		FillFrame(m.Append(size), seq0+uint32(i))
+	}
+	return pkts
+}
+
+// SendAll transmits pkts on queue 0 of p, retrying until the port took
+// all of them; after 5 s it frees the rest and fails the test.
+func SendAll(t testing.TB, p dpdk.Port, pkts []*dpdk.Mbuf) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(pkts) > 0 {
+		n := p.TxBurst(0, pkts)
+		pkts = pkts[n:]
+		if time.Now().After(deadline) {
+			dpdk.FreeBulk(pkts)
+			t.Fatalf("tx on port %d: %d packets not taken in 5s", p, len(pkts))
+		}
+	}
+}
+
+// Collect polls queue 0 of p until want intact test frames arrived or
+// timeout, frees everything it receives and returns the frames' sequence
+// numbers in arrival order (fewer than want on timeout).
+func Collect(p dpdk.Port, want int, timeout time.Duration) []uint32 {
+	var seqs []uint32
+	pkts := make([]*dpdk.Mbuf, 32)
+	deadline := time.Now().Add(timeout)
+	for len(seqs) < want && time.Now().Before(deadline) {
+		n := p.RxBurst(0, pkts)
+		for _, m := range pkts[:n] {
+			if seq, ok := FrameSeq(m.Data()); ok {
+				seqs = append(seqs, seq)
+			}
+		}
+		dpdk.FreeBulk(pkts[:n])
+		if n == 0 {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	return seqs
+}
+
+// CheckSeqs fails the test unless seqs is exactly seq0, seq0+1, ...
+// seq0+n-1: nothing lost, duplicated or reordered.
+func CheckSeqs(t testing.TB, seqs []uint32, seq0 uint32, n int) {
+	t.Helper()
+	if len(seqs) != n {
+		t.Fatalf("got %d frames, want %d", len(seqs), n)
+	}
+	for i, s := range seqs {
+		if s != seq0+uint32(i) {
+			t.Fatalf("frame %d: seq %d, want %d (lost, duplicated or reordered)", i, s, seq0+uint32(i))
+		}
+	}
 }
