@@ -119,12 +119,12 @@ func (a Attachment) Validate() error {
 		return fieldErr(FieldNetns, "required for kind %s", KindKernel)
 	}
 	if a.Netns != "" {
-		if err := checkAbsPath(a.Netns, maxPathLen); err != nil {
+		if err := CheckAbsPath(a.Netns, maxPathLen); err != nil {
 			return fieldErr(FieldNetns, "%s", err)
 		}
 	}
 	if a.SocketDir != "" {
-		if err := checkAbsPath(a.SocketDir, MaxSocketPathLen-2); err != nil {
+		if err := CheckAbsPath(a.SocketDir, MaxSocketPathLen-2); err != nil {
 			return fieldErr(FieldSocketDir, "%s", err)
 		}
 	}
@@ -222,9 +222,9 @@ func parseMAC(s string) (net.HardwareAddr, error) {
 	return hw, nil
 }
 
-// checkAbsPath requires an absolute, clean path (no "..", "//" or trailing
+// CheckAbsPath requires an absolute, clean path (no "..", "//" or trailing
 // '/') without NUL bytes, at most max bytes long.
-func checkAbsPath(p string, max int) error {
+func CheckAbsPath(p string, max int) error {
 	switch {
 	case !filepath.IsAbs(p):
 		return fmt.Errorf("%q is not an absolute path", p)

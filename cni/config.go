@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -332,7 +331,7 @@ func (c *NetConf) validate() error {
 	if c.PodwiredSocket == "" {
 		c.PodwiredSocket = DefaultSocket
 	}
-	if err := checkPath(c.PodwiredSocket, api.MaxSocketPathLen); err != nil {
+	if err := api.CheckAbsPath(c.PodwiredSocket, api.MaxSocketPathLen); err != nil {
 		return cfgErr("podwiredSocket", "%s", err)
 	}
 	switch {
@@ -390,25 +389,9 @@ func (c *NetConf) validate() error {
 		c.RuntimeConfig.MAC = hw.String()
 	}
 	if f := c.RuntimeConfig.CNIDeviceInfoFile; f != "" {
-		if err := checkPath(f, 4095); err != nil {
+		if err := api.CheckAbsPath(f, 4095); err != nil {
 			return cfgErr("runtimeConfig.CNIDeviceInfoFile", "%s", err)
 		}
-	}
-	return nil
-}
-
-// checkPath requires an absolute, clean path without NUL of at most max
-// bytes.
-func checkPath(p string, max int) error {
-	switch {
-	case !filepath.IsAbs(p):
-		return fmt.Errorf("%q is not an absolute path", p)
-	case strings.IndexByte(p, 0) >= 0:
-		return fmt.Errorf("%q contains a NUL byte", p)
-	case filepath.Clean(p) != p:
-		return fmt.Errorf("%q is not a clean path (want %q)", p, filepath.Clean(p))
-	case len(p) > max:
-		return fmt.Errorf("%q is %d bytes, more than %d", p, len(p), max)
 	}
 	return nil
 }

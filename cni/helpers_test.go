@@ -23,6 +23,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/testutils"
 
 	"github.com/podwire/podwire/api"
+	"github.com/podwire/podwire/internal/syncbuf"
 )
 
 // The tests drive the real podwire binary with libcni, the CNI project's
@@ -137,28 +138,9 @@ type instance struct {
 	dir    string
 	socket string
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 	done   chan struct{}
 	client *api.Client
-}
-
-// syncBuffer is podwired's output, written by exec's copier and read by
-// tests that fail.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // launch runs podwired with a unique EAL file prefix, socket and state
@@ -169,7 +151,7 @@ func launch() (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &instance{dir: dir, socket: filepath.Join(dir, "api.sock"), log: &syncBuffer{}, done: make(chan struct{})}
+	in := &instance{dir: dir, socket: filepath.Join(dir, "api.sock"), log: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cfg := fmt.Sprintf("eal:\n  filePrefix: pwc%d_%s\nsocketDir: %s/s\napi:\n  socket: %s\nstateDir: %s/state\nnetworks:\n  - name: default\n  - name: other\n",
 		os.Getpid(), filepath.Base(dir), dir, in.socket, dir)
 	cfgPath := filepath.Join(dir, "podwired.yaml")

@@ -88,7 +88,7 @@ func checkEnv(args *skel.CmdArgs) error {
 	if args.Netns == "" {
 		return envErr("CNI_NETNS", "required")
 	}
-	if err := checkPath(args.Netns, 4095); err != nil {
+	if err := api.CheckAbsPath(args.Netns, 4095); err != nil {
 		return envErr("CNI_NETNS", "%v", err)
 	}
 	if err := ns.IsNSorErr(args.Netns); err != nil {

@@ -1,7 +1,6 @@
 package vhostuser_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/podwire/podwire/dpdk"
 	"github.com/podwire/podwire/internal/dpdktest"
+	"github.com/podwire/podwire/internal/syncbuf"
 	"github.com/podwire/podwire/vhostuser"
 )
 
@@ -228,24 +227,6 @@ func receiveFrames(t testing.TB, p dpdk.Port, n int, seq0 uint32, timeout time.D
 	dpdktest.CheckSeqs(t, seqs, seq0, n)
 }
 
-// syncBuffer collects a process's output for waiting on and reading.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // addNetns creates a network namespace for a pod, deleted at cleanup.
 func addNetns(t testing.TB) string {
 	t.Helper()
@@ -269,7 +250,7 @@ func addNetns(t testing.TB) string {
 type pod struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
-	out   *syncBuffer
+	out   *syncbuf.Buffer
 	done  chan struct{}
 }
 
@@ -316,7 +297,7 @@ func startPod(t testing.TB, vdev string, user *podUser) *pod {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pd := &pod{cmd: cmd, stdin: stdin, out: &syncBuffer{}, done: make(chan struct{})}
+	pd := &pod{cmd: cmd, stdin: stdin, out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = pd.out, pd.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

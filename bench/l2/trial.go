@@ -1,7 +1,6 @@
 package l2
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,12 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/podwire/podwire/api"
 	"github.com/podwire/podwire/bench/iofwd"
+	"github.com/podwire/podwire/internal/syncbuf"
 )
 
 // Sides.
@@ -153,24 +152,6 @@ func sumDrops(m map[string]uint64) uint64 {
 	return n
 }
 
-// lockedBuffer collects a child's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
@@ -180,7 +161,7 @@ func tail(s string, n int) string {
 type podwiredProc struct {
 	prefix string // EAL file prefix
 	cmd    *exec.Cmd
-	log    *lockedBuffer
+	log    *syncbuf.Buffer
 	done   chan struct{}
 	client *api.Client
 }
@@ -191,7 +172,7 @@ func (r *runner) startPodwired(ctx context.Context, dir string, metrics bool) (*
 	if err := os.WriteFile(cfg, []byte(PodwiredConfig(r.setup, prefix, dir, metrics)), 0o644); err != nil {
 		return nil, err
 	}
-	p := &podwiredProc{prefix: prefix, log: &lockedBuffer{}, done: make(chan struct{}), client: api.New(filepath.Join(dir, "api.sock"))}
+	p := &podwiredProc{prefix: prefix, log: &syncbuf.Buffer{}, done: make(chan struct{}), client: api.New(filepath.Join(dir, "api.sock"))}
 	p.cmd = exec.Command(r.podwired, PodwiredFlags(cfg)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

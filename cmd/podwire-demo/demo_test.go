@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/podwire/podwire/internal/syncbuf"
 )
 
 // inCI reports whether a missing prerequisite must fail instead of skip.
@@ -60,7 +62,7 @@ func runDemo(t testing.TB, bin string, args []string, sig syscall.Signal, after 
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second
-	var stdout syncBuffer
+	var stdout syncbuf.Buffer
 	stderr := &watchWriter{}
 	if sig != 0 {
 		stderr.match = after

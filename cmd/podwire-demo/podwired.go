@@ -9,11 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/podwire/podwire/api"
+	"github.com/podwire/podwire/internal/syncbuf"
 )
 
 // podwired is a podwired process that the demo started. Whoever starts it
@@ -21,7 +21,7 @@ import (
 type podwired struct {
 	socket  string // its control API
 	cmd     *exec.Cmd
-	log     *syncBuffer
+	log     *syncbuf.Buffer
 	done    chan struct{} // closed when the process has been reaped
 	waitErr error         // valid after done
 	ready   bool          // its API has answered
@@ -32,7 +32,7 @@ type podwired struct {
 // file prefix prefix, and busy-polling workers. Its log goes to a buffer,
 // and to log as well if that is not nil.
 func startPodwired(bin, dir, prefix string, log io.Writer) (*podwired, error) {
-	p := &podwired{socket: filepath.Join(dir, "api.sock"), log: &syncBuffer{}, done: make(chan struct{})}
+	p := &podwired{socket: filepath.Join(dir, "api.sock"), log: &syncbuf.Buffer{}, done: make(chan struct{})}
 	args := []string{
 		"-api-socket", p.socket,
 		"-state-dir", filepath.Join(dir, "state"),
@@ -167,23 +167,4 @@ func checkPodwired(bin string) error {
 		return fmt.Errorf("podwired at %s is not an executable file: run `make build`", bin)
 	}
 	return nil
-}
-
-// syncBuffer is a bytes buffer that a process's output goroutine writes
-// while another goroutine reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
