@@ -70,31 +70,36 @@ func (e *Engine) Ports() []PortStatus {
 	defer e.mu.Unlock()
 	var out []PortStatus
 	for _, name := range e.sortedPortNames() {
-		p := e.ports[name]
-		ps := PortStatus{
-			Name: name, ID: p.id, Kind: p.spec.Kind, Network: p.spec.Network, Trunk: p.spec.Trunk,
-			Up: p.up, RxQueues: p.rxq, TxQueues: p.txq, SharedTx: p.locks != nil, Added: p.added,
-		}
-		if p.mac != nil {
-			ps.MAC = p.mac.String()
-		}
-		for _, w := range e.workers {
-			ps.Counters.addFrom(&w.counters[p.id])
-		}
-		ps.Stats, _ = dpdk.Port(p.id).Stats()
-		out = append(out, ps)
+		out = append(out, e.portStatus(e.ports[name]))
 	}
 	return out
 }
 
 // Port returns one port's status.
 func (e *Engine) Port(name string) (PortStatus, bool) {
-	for _, p := range e.Ports() {
-		if p.Name == name {
-			return p, true
-		}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, ok := e.ports[name]
+	if !ok {
+		return PortStatus{}, false
 	}
-	return PortStatus{}, false
+	return e.portStatus(p), true
+}
+
+// portStatus reports p. Called with e.mu held.
+func (e *Engine) portStatus(p *port) PortStatus {
+	ps := PortStatus{
+		Name: p.spec.Name, ID: p.id, Kind: p.spec.Kind, Network: p.spec.Network, Trunk: p.spec.Trunk,
+		Up: p.up, RxQueues: p.rxq, TxQueues: p.txq, SharedTx: p.locks != nil, Added: p.added,
+	}
+	if p.mac != nil {
+		ps.MAC = p.mac.String()
+	}
+	for _, w := range e.workers {
+		ps.Counters.addFrom(&w.counters[p.id])
+	}
+	ps.Stats, _ = dpdk.Port(p.id).Stats()
+	return ps
 }
 
 // Networks lists the networks, sorted by name.
@@ -171,23 +176,4 @@ func (e *Engine) Workers() []WorkerStatus {
 		}
 	}
 	return out
-}
-
-// Totals sums the counters of every port.
-func (e *Engine) Totals() Counters {
-	var c Counters
-	for _, w := range e.Workers() {
-		c.RxPackets += w.Counters.RxPackets
-		c.RxBytes += w.Counters.RxBytes
-		c.TxPackets += w.Counters.TxPackets
-		c.TxBytes += w.Counters.TxBytes
-		c.Flooded += w.Counters.Flooded
-		for k, v := range w.Counters.Drops {
-			if c.Drops == nil {
-				c.Drops = map[string]uint64{}
-			}
-			c.Drops[k] += v
-		}
-	}
-	return c
 }
