@@ -17,7 +17,19 @@ GO_TEST_FLAGS ?=
 BENCH_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: help setup build test vet nocgo bench lint demo clean
+# Test tools from the separate tools module (tools/go.mod pins them): cnitool,
+# the Multus thin plugin and the standard CNI plugins, for the deploy/ tests.
+TOOLS_CNI := $(CURDIR)/.tools/cni
+TOOLS_CNI_PKGS := \
+	github.com/containernetworking/cni/cnitool \
+	gopkg.in/k8snetworkplumbingwg/multus-cni.v4/cmd/multus \
+	github.com/containernetworking/plugins/plugins/ipam/host-local \
+	github.com/containernetworking/plugins/plugins/ipam/static \
+	github.com/containernetworking/plugins/plugins/main/bridge \
+	github.com/containernetworking/plugins/plugins/main/loopback \
+	github.com/containernetworking/plugins/plugins/meta/tuning
+
+.PHONY: help setup build test vet nocgo bench lint demo clean tools
 
 help:
 	@echo "targets:"
@@ -27,6 +39,7 @@ help:
 	@echo "  bench   setup, build, run bench/cmd/iofwd-bench"
 	@echo "  demo    setup, build, run bin/podwire-demo"
 	@echo "  lint    go vet and staticcheck $(STATICCHECK_VERSION)"
+	@echo "  tools   build cnitool, Multus and CNI plugins from tools/ into .tools/cni/"
 	@echo "  clean   remove bin/ and .tools/"
 
 setup:
@@ -62,10 +75,14 @@ nocgo:
 
 # -p 1: DPDK tests in different packages never run at the same time (2 cores,
 # shared hugepages).
-test: setup
+test: setup tools
 	$(GO) vet ./...
 	@$(MAKE) --no-print-directory nocgo
 	$(GO) test -p 1 -count=1 -timeout 30m $(GO_TEST_FLAGS) ./...
+
+tools:
+	@mkdir -p $(TOOLS_CNI)
+	CGO_ENABLED=0 $(GO) build -C tools -o $(TOOLS_CNI)/ $(TOOLS_CNI_PKGS)
 
 bench: setup build
 	$(GO) run ./bench/cmd/iofwd-bench $(BENCH_ARGS)

@@ -1,0 +1,219 @@
+package deploy_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/podwire/podwire/api"
+)
+
+// example is one CNI configuration under deploy/ run through cnitool.
+type example struct {
+	file   string // under deploy/
+	nad    bool   // a NetworkAttachmentDefinition: run its spec.config
+	kind   string // podwire's kind
+	ifName string
+	mode   string // device-info: vhost-user mode or memif role (the pod's side)
+}
+
+var examples = []example{
+	{file: "net.d/10-podwire.conflist", kind: api.KindKernel, ifName: "eth0"},
+	{file: "nad/vhostuser.yaml", nad: true, kind: api.KindVhostUser, ifName: "net1", mode: "server"},
+	{file: "nad/vhostuser-server.yaml", nad: true, kind: api.KindVhostUser, ifName: "net1", mode: "client"},
+	{file: "nad/memif.yaml", nad: true, kind: api.KindMemif, ifName: "net1", mode: "slave"},
+	{file: "nad/kernel.yaml", nad: true, kind: api.KindKernel, ifName: "net1"},
+}
+
+// load returns an example's CNI config.
+func (e example) load(t testing.TB) map[string]any {
+	t.Helper()
+	if e.nad {
+		name, conf := nadConfig(t, e.file)
+		m := obj(t, conf)
+		if m["name"] != name {
+			t.Fatalf("%s: config name %v, NAD name %s: keep them equal (Multus names the network by the NAD)", e.file, m["name"], name)
+		}
+		return m
+	}
+	return obj(t, readExample(t, e.file))
+}
+
+// podwirePlugin returns the podwire plugin object of a config.
+func podwirePlugin(t testing.TB, m map[string]any) map[string]any {
+	t.Helper()
+	if m["type"] == "podwire" {
+		return m
+	}
+	l, _ := m["plugins"].([]any)
+	for _, p := range l {
+		if pm, ok := p.(map[string]any); ok && pm["type"] == "podwire" {
+			return pm
+		}
+	}
+	t.Fatalf("no podwire plugin in %v", m)
+	return nil
+}
+
+// result is the part of a CNI result the tests look at.
+type result struct {
+	CNIVersion string `json:"cniVersion"`
+	Interfaces []struct {
+		Name       string `json:"name"`
+		MAC        string `json:"mac"`
+		Sandbox    string `json:"sandbox"`
+		SocketPath string `json:"socketPath"`
+	} `json:"interfaces"`
+	IPs []struct {
+		Address   string `json:"address"`
+		Interface *int   `json:"interface"`
+	} `json:"ips"`
+}
+
+func parseResult(t testing.TB, out string) result {
+	t.Helper()
+	var r result
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("result: %v\n%s", err, out)
+	}
+	return r
+}
+
+// deviceInfo is NPWG device-info v1.1.0, the vhost-user and memif types.
+type deviceInfo struct {
+	Type      string `json:"type"`
+	Version   string `json:"version"`
+	VhostUser *struct {
+		Mode string `json:"mode"`
+		Path string `json:"path"`
+	} `json:"vhost-user"`
+	Memif *struct {
+		Role string `json:"role"`
+		Mode string `json:"mode"`
+		Path string `json:"path"`
+	} `json:"memif"`
+}
+
+// checkDeviceInfo reads a device-info file and checks it against the
+// attachment.
+func checkDeviceInfo(t testing.TB, file string, a api.Attachment, mode string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("device-info of %s: %v", a.Key(), err)
+	}
+	var di deviceInfo
+	if err := json.Unmarshal(b, &di); err != nil {
+		t.Fatalf("device-info %s: %v\n%s", file, err, b)
+	}
+	ok := di.Version == "1.1.0"
+	switch a.Kind {
+	case api.KindVhostUser:
+		ok = ok && di.Type == "vhost-user" && di.VhostUser != nil && di.VhostUser.Mode == mode && di.VhostUser.Path == a.SocketPath
+	case api.KindMemif:
+		ok = ok && di.Type == "memif" && di.Memif != nil && di.Memif.Role == mode && di.Memif.Mode == "ethernet" && di.Memif.Path == a.SocketPath
+	default:
+		ok = false
+	}
+	if !ok {
+		t.Fatalf("device-info %s for %s (socket %s, pod side %q) is wrong:\n%s", file, a.Key(), a.SocketPath, mode, b)
+	}
+}
+
+// checkAdded checks what one ADD of example e made: the result, podwired's
+// attachment, the socket directory and device-info or the pod's netdev.
+func checkAdded(t testing.TB, e example, n *netns, ver string, r result) api.Attachment {
+	t.Helper()
+	if r.CNIVersion != ver {
+		t.Fatalf("result version %s, want %s", r.CNIVersion, ver)
+	}
+	if len(r.Interfaces) == 0 || r.Interfaces[0].Name != e.ifName || r.Interfaces[0].Sandbox != n.path {
+		t.Fatalf("result interfaces %+v, want %s in %s", r.Interfaces, e.ifName, n.path)
+	}
+	a, ok := podwired.attachments(t, n.cid)[e.ifName]
+	if !ok || a.Kind != e.kind || a.Netns != n.path {
+		t.Fatalf("podwired attachment %s/%s: %+v (found %v), want kind %s", n.cid, e.ifName, a, ok, e.kind)
+	}
+	if e.kind == api.KindKernel {
+		if len(r.IPs) == 0 {
+			t.Fatalf("kernel result has no IP: %+v", r)
+		}
+		addr := strings.Split(r.IPs[0].Address, "/")[0]
+		if out := n.ip(t, "-4", "addr", "show", "dev", e.ifName); !strings.Contains(out, " "+addr+"/") {
+			t.Fatalf("%s in the pod has no %s:\n%s", e.ifName, addr, out)
+		}
+		return a
+	}
+	if ver == "1.1.0" && r.Interfaces[0].SocketPath != a.SocketPath {
+		t.Fatalf("1.1 result socketPath %q, podwired %q", r.Interfaces[0].SocketPath, a.SocketPath)
+	}
+	if !strings.HasPrefix(a.SocketPath, podwired.socketDir+"/") {
+		t.Fatalf("socket %s is not under podwired's socketDir %s", a.SocketPath, podwired.socketDir)
+	}
+	checkDeviceInfo(t, filepath.Join(filepath.Dir(a.SocketPath), "device-info.json"), a, e.mode)
+	return a
+}
+
+// checkGone checks that nothing of container n's ifName is left: no
+// attachment, no socket directory, no cnitool cache, no host-local lease,
+// no netdev.
+func checkGone(t testing.TB, nd *netDir, net string, n *netns, ifName string, a api.Attachment) {
+	t.Helper()
+	if l := podwired.attachments(t, n.cid); len(l) != 0 {
+		t.Fatalf("podwired still has %v", l)
+	}
+	if a.SocketPath != "" && exists(filepath.Dir(a.SocketPath)) {
+		t.Fatalf("socket directory %s left", filepath.Dir(a.SocketPath))
+	}
+	if c := fmt.Sprintf("/var/lib/cni/results/%s-%s-%s", net, n.cid, ifName); exists(c) {
+		t.Fatalf("libcni cache %s left", c)
+	}
+	if l := leases(nd.ipamDir); len(l) != 0 {
+		t.Fatalf("host-local leases left: %v", l)
+	}
+	if n.hasLink(ifName) {
+		t.Fatalf("%s left in the pod", ifName)
+	}
+}
+
+// TestCnitool runs every single-network example (the primary conflist and
+// each NAD's spec.config) with cnitool against podwired: ADD, CHECK,
+// STATUS, DEL twice, then ADD and GC (which, with no valid attachments,
+// removes it) and DEL again.
+func TestCnitool(t *testing.T) {
+	env(t)
+	for _, e := range examples {
+		t.Run(strings.TrimSuffix(filepath.Base(e.file), filepath.Ext(e.file)), func(t *testing.T) {
+			m := e.load(t)
+			ver, _ := m["cniVersion"].(string)
+			nd := newNetDir(t)
+			net := nd.install(t, m)
+			n := newNetns(t)
+
+			r := parseResult(t, nd.cnitool(t, "add", net, n, e.ifName).ok(t, "cnitool add").stdout)
+			a := checkAdded(t, e, n, ver, r)
+			if e.file == "nad/kernel.yaml" {
+				// chained after podwire: tuning got prevResult and set its sysctl in the pod.
+				out, err := execOut("ip", "netns", "exec", n.name, "cat", "/proc/sys/net/core/somaxconn")
+				if err != nil || strings.TrimSpace(out) != "512" {
+					t.Fatalf("tuning's sysctl in the pod: %q %v", out, err)
+				}
+			}
+			nd.cnitool(t, "check", net, n, e.ifName).ok(t, "cnitool check")
+			nd.cnitool(t, "status", net, n, e.ifName).ok(t, "cnitool status")
+			for i := range 2 {
+				nd.cnitool(t, "del", net, n, e.ifName).ok(t, fmt.Sprintf("cnitool del %d", i+1))
+				checkGone(t, nd, net, n, e.ifName, a)
+			}
+
+			r = parseResult(t, nd.cnitool(t, "add", net, n, e.ifName).ok(t, "cnitool add again").stdout)
+			a = checkAdded(t, e, n, ver, r)
+			nd.cnitool(t, "gc", net, n, e.ifName).ok(t, "cnitool gc")
+			checkGone(t, nd, net, n, e.ifName, a)
+			nd.cnitool(t, "del", net, n, e.ifName).ok(t, "cnitool del after gc")
+		})
+	}
+}
