@@ -95,6 +95,49 @@ static inline uint16_t pw_tx_burst(uint16_t port, uint16_t q, struct rte_mbuf **
 	return rte_eth_tx_burst(port, q, pkts, n);
 }
 
+/* Batches: one C call polls (or sends on) many queues, so that a worker
+ * crosses cgo twice per loop however many queues it serves. */
+struct pw_rxq {
+	uint16_t port;
+	uint16_t queue;
+	uint16_t if_up; /* read the link state first; skip a down port */
+	uint16_t n;     /* out: packets received */
+};
+
+/* pw_rx_multi polls qs[0..nq) into pkts, burst slots per queue, and
+ * returns the total received. */
+static inline uint32_t pw_rx_multi(struct pw_rxq *qs, uint16_t nq, struct rte_mbuf **pkts, uint16_t burst)
+{
+	uint32_t total = 0;
+
+	for (uint16_t i = 0; i < nq; i++) {
+		struct pw_rxq *q = &qs[i];
+		struct rte_eth_link l;
+
+		if (q->if_up && (rte_eth_link_get_nowait(q->port, &l) != 0 || l.link_status == RTE_ETH_LINK_DOWN)) {
+			q->n = 0;
+			continue;
+		}
+		q->n = rte_eth_rx_burst(q->port, q->queue, pkts + (size_t)i * burst, burst);
+		total += q->n;
+	}
+	return total;
+}
+
+struct pw_txq {
+	struct rte_mbuf **pkts;
+	uint16_t port;
+	uint16_t queue;
+	uint16_t n;
+	uint16_t sent; /* out */
+};
+
+static inline void pw_tx_multi(struct pw_txq *qs, uint16_t nq)
+{
+	for (uint16_t i = 0; i < nq; i++)
+		qs[i].sent = rte_eth_tx_burst(qs[i].port, qs[i].queue, qs[i].pkts, qs[i].n);
+}
+
 static inline int pw_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **pkts, unsigned n)
 {
 	return rte_pktmbuf_alloc_bulk(mp, pkts, n);

@@ -59,9 +59,7 @@ func TestZeroAllocsPerBurst(t *testing.T) {
 		}
 		n := a.peer.TxBurst(0, in.Pkts)
 		dpdk.FreeBulk(in.Pkts[n:])
-		for _, q := range s.rx[0] {
-			w.poll(s, q, 1)
-		}
+		w.pollAll(s, 1)
 		for _, p := range pods {
 			n := p.peer.RxBurst(0, out.Pkts)
 			dpdk.FreeBulk(out.Pkts[:n])

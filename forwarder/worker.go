@@ -66,16 +66,20 @@ type worker struct {
 
 	loops, busyLoops, pkts atomic.Uint64
 
-	rx      *dpdk.MbufArray
-	drop    *dpdk.MbufArray // packets to free at the end of a burst
-	ndrop   int
-	txMem   *dpdk.MbufArray
-	tx      [dpdk.MaxPorts]txBuf
-	dirty   [dpdk.MaxPorts]uint16
-	ndirty  int
-	isDirty [dpdk.MaxPorts]bool
-	copies  *dpdk.MbufArray // spare mbufs for tagged copies
-	ncopies int
+	// rxb polls the worker's queues, rxChunk at a time; rxbGen and
+	// rxbStart say which snapshot and chunk its queue list holds.
+	rxb      *dpdk.RxBatch
+	rxbGen   uint64
+	rxbStart int
+	drop     *dpdk.MbufArray // packets to free at the end of a burst
+	ndrop    int
+	txMem    *dpdk.MbufArray
+	tx       [dpdk.MaxPorts]txBuf
+	txMask   uint64 // ports whose tx buffer has packets or flood counts
+	txb      *dpdk.TxBatch
+	txIDs    [dpdk.MaxPorts]uint16 // port of each burst in txb
+	copies   *dpdk.MbufArray       // spare mbufs for tagged copies
+	ncopies  int
 
 	counters [dpdk.MaxPorts]portCounters
 	// per-burst accumulators, stored into counters once per burst
@@ -85,8 +89,15 @@ type worker struct {
 }
 
 func newWorker(e *Engine, id int, lcore uint) (*worker, error) {
-	w := &worker{id: id, lcore: lcore, eng: e}
-	w.rx = dpdk.NewMbufArray(MaxBurst)
+	w := &worker{id: id, lcore: lcore, eng: e, rxbGen: ^uint64(0)}
+	var err error
+	if w.rxb, err = dpdk.NewRxBatch(rxChunk, e.cfg.Burst); err != nil {
+		return nil, err
+	}
+	if w.txb, err = dpdk.NewTxBatch(int(dpdk.MaxPorts)); err != nil {
+		w.rxb.Free()
+		return nil, err
+	}
 	w.drop = dpdk.NewMbufArray(2 * MaxBurst)
 	w.copies = dpdk.NewMbufArray(MaxBurst)
 	w.txMem = dpdk.NewMbufArray(int(dpdk.MaxPorts) * txCap)
@@ -101,7 +112,8 @@ func (w *worker) free() {
 		dpdk.FreeBulk(w.copies.Pkts[:w.ncopies])
 		w.ncopies = 0
 	}
-	w.rx.Free()
+	w.rxb.Free()
+	w.txb.Free()
 	w.drop.Free()
 	w.copies.Free()
 	w.txMem.Free()
@@ -127,11 +139,7 @@ func (w *worker) run() error {
 		if w.seen.Load() != s.gen {
 			w.seen.Store(s.gen)
 		}
-		now := e.clock.Load()
-		total := 0
-		for _, q := range s.rx[w.id] {
-			total += w.poll(s, q, now)
-		}
+		total := w.pollAll(s, e.clock.Load())
 		w.loops.Store(w.loops.Load() + 1)
 		if total > 0 {
 			w.busyLoops.Store(w.busyLoops.Load() + 1)
@@ -156,37 +164,81 @@ func (w *worker) run() error {
 	return nil
 }
 
-// poll handles one burst from one rx queue: classify, learn, switch, send.
-func (w *worker) poll(s *snapshot, q rxQueue, now uint32) int {
-	in := s.ports[q.port]
-	rx := w.rx.Pkts[:w.eng.cfg.Burst]
-	var n int
-	if in.rxIfUp {
-		n = dpdk.Port(q.port).RxBurstIfUp(q.queue, rx)
-	} else {
-		n = dpdk.Port(q.port).RxBurst(q.queue, rx)
+// rxChunk is how many rx queues one cgo call polls.
+const rxChunk = 32
+
+// pollAll polls the worker's rx queues, rxChunk per cgo call, switches
+// what they received and sends it with one more cgo call per chunk. It
+// returns the number of packets received.
+func (w *worker) pollAll(s *snapshot, now uint32) int {
+	qs := s.rx[w.id]
+	total := 0
+	for start := 0; start < len(qs); start += rxChunk {
+		chunk := qs[start:min(start+rxChunk, len(qs))]
+		b := w.rxb
+		if w.rxbGen != s.gen || w.rxbStart != start || b.Len() != len(chunk) {
+			b.Reset()
+			for _, q := range chunk {
+				b.Add(dpdk.Port(q.port), q.queue, s.ports[q.port].rxIfUp)
+			}
+			w.rxbGen, w.rxbStart = s.gen, start
+		}
+		if b.Poll() == 0 {
+			continue
+		}
+		for i, q := range chunk {
+			if pkts := b.Pkts(i); len(pkts) > 0 {
+				total += len(pkts)
+				w.switchBurst(s, s.ports[q.port], pkts, now)
+			}
+		}
+		w.flush(s)
 	}
-	if n == 0 {
-		return 0
-	}
+	return total
+}
+
+// switchBurst classifies, learns and switches the packets received on in
+// into the output buffers (or the drops); flush sends them.
+func (w *worker) switchBurst(s *snapshot, in *portView, rx []*dpdk.Mbuf, now uint32) {
 	var rxBytes uint64
-	drops := q.port
-	// Consecutive frames of a burst mostly share their MACs: learn a
-	// source and look up a destination once per run of equal ones.
+	drops := in.id
+	// Consecutive frames of a burst mostly share their MACs. A frame with
+	// the same 12 bytes of MACs as the one before on an access port takes
+	// the same way (fast, when that was plain unicast to an up access
+	// port); otherwise the source is learnt and the destination looked up
+	// once per run of equal ones.
 	var lastSrc, lastDst uint64
 	var lastSrcNet, lastDstNet *netView
 	lastOut := -1
-	for _, m := range rx[:n] {
-		rxBytes += uint64(m.PktLen())
+	var runA uint64
+	var runB uint32
+	var fast *txBuf // output of the previous frame's run, nil: none
+	var fastID uint16
+	for _, m := range rx {
+		plen := uint64(m.PktLen())
+		rxBytes += plen
 		d := m.Data()
 		if len(d) < 14 {
 			w.dropPkt(m, drops, DropBadHeader)
+			fast = nil
 			continue
 		}
+		h := d[:14:14]
+		a, b := binary.LittleEndian.Uint64(h[0:8]), binary.LittleEndian.Uint32(h[8:12])
+		if fast != nil && a == runA && b == runB {
+			if fast.n == txCap {
+				w.flushPort(s, fastID)
+			}
+			fast.pkts[fast.n] = m
+			fast.n++
+			fast.bytes += plen
+			continue
+		}
+		fast = nil
 		nv := in.net
 		if in.trunk {
 			vid := uint16(0)
-			if binary.BigEndian.Uint16(d[12:14]) == 0x8100 {
+			if binary.BigEndian.Uint16(h[12:14]) == 0x8100 {
 				if len(d) < 18 {
 					w.dropPkt(m, drops, DropBadHeader)
 					continue
@@ -196,6 +248,7 @@ func (w *worker) poll(s *snapshot, q rxQueue, now uint32) int {
 				copy(d[4:16], d[0:12])
 				m.Adj(4)
 				d = m.Data()
+				h = d[:14:14]
 			}
 			nv = s.vlanNet[vid]
 		}
@@ -203,14 +256,14 @@ func (w *worker) poll(s *snapshot, q rxQueue, now uint32) int {
 			w.dropPkt(m, drops, DropNoNetwork)
 			continue
 		}
-		dst := uint64(binary.BigEndian.Uint32(d[0:4]))<<16 | uint64(binary.BigEndian.Uint16(d[4:6]))
-		src := uint64(binary.BigEndian.Uint32(d[6:10]))<<16 | uint64(binary.BigEndian.Uint16(d[10:12]))
+		dst := uint64(binary.BigEndian.Uint32(h[0:4]))<<16 | uint64(binary.BigEndian.Uint16(h[4:6]))
+		src := uint64(binary.BigEndian.Uint32(h[6:10]))<<16 | uint64(binary.BigEndian.Uint16(h[10:12]))
 		if src&(1<<40) != 0 || src == 0 {
 			w.dropPkt(m, drops, DropBadSrcMAC)
 			continue
 		}
 		if src != lastSrc || nv != lastSrcNet {
-			nv.macs.learn(src, q.port, now)
+			nv.macs.learn(src, in.id, now)
 			lastSrc, lastSrcNet = src, nv
 		}
 		if dst&(1<<40) == 0 {
@@ -222,9 +275,14 @@ func (w *worker) poll(s *snapshot, q rxQueue, now uint32) int {
 			if out >= 0 {
 				op := s.ports[out]
 				if op != nil && (op.net == nv || op.trunk) {
-					if out == int(q.port) {
+					if out == int(in.id) {
 						w.dropPkt(m, drops, DropSamePort)
 						continue
+					}
+					if !in.trunk && !op.trunk && op.up {
+						// Plain unicast: the frames that follow with the
+						// same MACs go straight to this buffer.
+						fast, fastID, runA, runB = &w.tx[op.id], op.id, a, b
 					}
 					w.send(s, op, nv, m, drops)
 					continue
@@ -233,11 +291,9 @@ func (w *worker) poll(s *snapshot, q rxQueue, now uint32) int {
 		}
 		w.flood(s, in, nv, m, drops)
 	}
-	c := &w.counters[q.port]
-	add(&c.rxPkts, uint64(n))
+	c := &w.counters[in.id]
+	add(&c.rxPkts, uint64(len(rx)))
 	add(&c.rxBytes, rxBytes)
-	w.flush(s)
-	return n
 }
 
 // dropPkt counts m as dropped on port id for reason r and frees it with
@@ -376,24 +432,37 @@ func (w *worker) enqueue(s *snapshot, id uint16, m *dpdk.Mbuf) {
 	tb.pkts[tb.n] = m
 	tb.n++
 	tb.bytes += uint64(m.PktLen())
-	if !w.isDirty[id] {
-		w.isDirty[id] = true
-		w.dirty[w.ndirty] = id
-		w.ndirty++
-	}
+	w.txMask |= 1 << id
 }
 
-// flush sends every output buffer, frees the burst's drops and stores the
+// flush sends every output buffer (one cgo call for all ports whose tx
+// queue is the worker's own), frees the burst's drops and stores the
 // burst's counters.
 func (w *worker) flush(s *snapshot) {
-	for _, id := range w.dirty[:w.ndirty] {
-		w.flushPort(s, id)
-		w.isDirty[id] = false
-		c := &w.counters[id]
-		add(&c.flooded, w.accFlood[id])
-		w.accFlood[id] = 0
+	b := w.txb
+	b.Reset()
+	for mask := w.txMask; mask != 0; mask &= mask - 1 {
+		id := uint16(bits.TrailingZeros64(mask))
+		if f := w.accFlood[id]; f != 0 {
+			add(&w.counters[id].flooded, f)
+			w.accFlood[id] = 0
+		}
+		tb := &w.tx[id]
+		if tb.n == 0 {
+			continue
+		}
+		op := s.ports[id]
+		if op.locks != nil {
+			w.flushPort(s, id) // a shared queue: under its lock, alone
+			continue
+		}
+		w.txIDs[b.Add(dpdk.Port(id), uint16(w.id)%op.txq, tb.pkts[:tb.n])] = id
 	}
-	w.ndirty = 0
+	w.txMask = 0
+	b.Send()
+	for i := range b.Len() {
+		w.sent(w.txIDs[i], b.Sent(i))
+	}
 	if w.ndrop > 0 {
 		dpdk.FreeBulk(w.drop.Pkts[:w.ndrop])
 		w.ndrop = 0
@@ -411,6 +480,8 @@ func (w *worker) flush(s *snapshot) {
 	w.dropMask = 0
 }
 
+// flushPort sends port id's output buffer now: when it is full, or when
+// the port's tx queue is shared under a lock.
 func (w *worker) flushPort(s *snapshot, id uint16) {
 	tb := &w.tx[id]
 	if tb.n == 0 {
@@ -419,7 +490,6 @@ func (w *worker) flushPort(s *snapshot, id uint16) {
 	op := s.ports[id]
 	q := uint16(w.id) % op.txq
 	pkts := tb.pkts[:tb.n]
-	bytes := tb.bytes
 	var sent int
 	if op.locks != nil {
 		l := &op.locks[q]
@@ -430,15 +500,24 @@ func (w *worker) flushPort(s *snapshot, id uint16) {
 	} else {
 		sent = dpdk.Port(id).TxBurst(q, pkts)
 	}
+	w.sent(id, sent)
+}
+
+// sent counts port id's output buffer, of which the port took the first
+// n packets, frees the rest as tx drops and empties the buffer.
+func (w *worker) sent(id uint16, n int) {
+	tb := &w.tx[id]
+	pkts := tb.pkts[:tb.n]
+	bytes := tb.bytes
 	c := &w.counters[id]
-	if sent < tb.n {
-		for _, m := range pkts[sent:] {
+	if n < len(pkts) {
+		for _, m := range pkts[n:] {
 			bytes -= uint64(m.PktLen())
 		}
-		add(&c.drops[DropTxFull], uint64(tb.n-sent))
-		dpdk.FreeBulk(pkts[sent:])
+		add(&c.drops[DropTxFull], uint64(len(pkts)-n))
+		dpdk.FreeBulk(pkts[n:])
 	}
-	add(&c.txPkts, uint64(sent))
+	add(&c.txPkts, uint64(n))
 	add(&c.txBytes, bytes)
 	tb.n, tb.bytes = 0, 0
 }
