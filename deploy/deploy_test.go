@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/podwire/podwire/api"
 )
 
@@ -215,5 +217,178 @@ func TestCnitool(t *testing.T) {
 			checkGone(t, nd, net, n, e.ifName, a)
 			nd.cnitool(t, "del", net, n, e.ifName).ok(t, "cnitool del after gc")
 		})
+	}
+}
+
+// podwiredConfig is the part of podwired.yaml the manifests must agree with.
+type podwiredConfig struct {
+	SocketDir string `json:"socketDir"`
+	API       struct {
+		Socket string `json:"socket"`
+	} `json:"api"`
+	StateDir string `json:"stateDir"`
+	Networks []struct {
+		Name string `json:"name"`
+	} `json:"networks"`
+}
+
+// TestManifests checks the Kubernetes manifests against the files the other
+// tests run: the DaemonSet's ConfigMap holds podwired.yaml and the primary
+// conflist verbatim, podwired runs with the systemd unit's arguments and
+// mounts its directories, the pod asks for NADs that exist and mounts
+// podwired's socketDir at the same path, every podwire network is one
+// podwired.yaml creates, and no file under deploy/ goes untested.
+func TestManifests(t *testing.T) {
+	var pc podwiredConfig
+	if err := yaml.Unmarshal(readExample(t, "podwired/podwired.yaml"), &pc); err != nil {
+		t.Fatal(err)
+	}
+	nets := map[string]bool{}
+	for _, n := range pc.Networks {
+		nets[n.Name] = true
+	}
+
+	docs := strings.Split(string(readExample(t, "kubernetes/podwire.yaml")), "\n---\n")
+	if len(docs) != 2 {
+		t.Fatalf("kubernetes/podwire.yaml: %d documents, want a ConfigMap and a DaemonSet", len(docs))
+	}
+	var cm struct {
+		Kind string            `json:"kind"`
+		Data map[string]string `json:"data"`
+	}
+	if err := yaml.Unmarshal([]byte(docs[0]+"\n"), &cm); err != nil {
+		t.Fatal(err)
+	}
+	for key, file := range map[string]string{"podwired.yaml": "podwired/podwired.yaml", "10-podwire.conflist": "net.d/10-podwire.conflist"} {
+		if cm.Kind != "ConfigMap" || cm.Data[key] != string(readExample(t, file)) {
+			t.Fatalf("the ConfigMap's %s differs from %s: keep them the same", key, file)
+		}
+	}
+	var ds struct {
+		Kind string `json:"kind"`
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct {
+						Name         string   `json:"name"`
+						Command      []string `json:"command"`
+						VolumeMounts []struct {
+							Name      string `json:"name"`
+							MountPath string `json:"mountPath"`
+						} `json:"volumeMounts"`
+					} `json:"containers"`
+					Volumes []struct {
+						Name     string `json:"name"`
+						HostPath *struct {
+							Path string `json:"path"`
+						} `json:"hostPath"`
+					} `json:"volumes"`
+				} `json:"spec"`
+			} `json:"template"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal([]byte(docs[1]), &ds); err != nil {
+		t.Fatal(err)
+	}
+	pod := ds.Spec.Template.Spec
+	if ds.Kind != "DaemonSet" || len(pod.Containers) != 1 {
+		t.Fatalf("kubernetes/podwire.yaml: want a DaemonSet with one container: %+v", ds)
+	}
+	unit, err := execStart("podwired/podwired.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(pod.Containers[0].Command, " "); got != strings.Join(unit, " ") {
+		t.Fatalf("the DaemonSet runs %q, the systemd unit %q", got, strings.Join(unit, " "))
+	}
+	hostPaths := map[string]string{} // volume -> host path
+	for _, v := range pod.Volumes {
+		if v.HostPath != nil {
+			hostPaths[v.Name] = v.HostPath.Path
+		}
+	}
+	mounted := func(p string) bool {
+		for _, m := range pod.Containers[0].VolumeMounts {
+			if hp, ok := hostPaths[m.Name]; ok && hp == m.MountPath && (p == hp || strings.HasPrefix(p, hp+"/")) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range []string{pc.SocketDir, pc.API.Socket, pc.StateDir, "/var/run/netns/x"} {
+		if !mounted(p) {
+			t.Fatalf("podwired's %s is not on a hostPath mounted at the same path", p)
+		}
+	}
+
+	nads := map[string]bool{}
+	for _, e := range examples {
+		if p := podwirePlugin(t, e.load(t)); !nets[fmt.Sprint(p["network"])] {
+			t.Fatalf("%s: network %v is not in podwired.yaml's networks %v", e.file, p["network"], nets)
+		}
+		if e.nad {
+			name, _ := nadConfig(t, e.file)
+			nads[name] = true
+		}
+	}
+	var dpdkPod struct {
+		Metadata struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
+		Spec struct {
+			Containers []struct {
+				VolumeMounts []struct {
+					Name      string `json:"name"`
+					MountPath string `json:"mountPath"`
+				} `json:"volumeMounts"`
+			} `json:"containers"`
+			Volumes []struct {
+				Name     string `json:"name"`
+				HostPath *struct {
+					Path string `json:"path"`
+				} `json:"hostPath"`
+			} `json:"volumes"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(readExample(t, "pod/dpdk-pod.yaml"), &dpdkPod); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range strings.Split(dpdkPod.Metadata.Annotations["k8s.v1.cni.cncf.io/networks"], ",") {
+		if name := strings.TrimSpace(s); !nads[name] {
+			t.Fatalf("pod/dpdk-pod.yaml asks for network %q, which no NAD in nad/ defines (%v)", name, nads)
+		}
+	}
+	sockVol := ""
+	for _, v := range dpdkPod.Spec.Volumes {
+		if v.HostPath != nil && v.HostPath.Path == pc.SocketDir {
+			sockVol = v.Name
+		}
+	}
+	found := false
+	for _, m := range dpdkPod.Spec.Containers[0].VolumeMounts {
+		found = found || (m.Name == sockVol && m.MountPath == pc.SocketDir)
+	}
+	if !found {
+		t.Fatalf("pod/dpdk-pod.yaml does not mount podwired's socketDir %s at the same path", pc.SocketDir)
+	}
+
+	// Every example is one of the above; a new file needs a test.
+	tested := map[string]bool{"podwired/podwired.yaml": true, "podwired/podwired.service": true,
+		"kubernetes/podwire.yaml": true, "pod/dpdk-pod.yaml": true,
+		"multus/00-multus.conf": true, "multus/multus-static.conf": true}
+	for _, e := range examples {
+		tested[e.file] = true
+	}
+	err = filepath.WalkDir(".", func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Dir(p) == "." {
+			return err
+		}
+		if !tested[p] {
+			t.Errorf("deploy/%s is exercised by no test", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

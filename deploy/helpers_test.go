@@ -362,10 +362,10 @@ func newNetDir(t testing.TB) *netDir {
 	return nd
 }
 
-// readExample reads a file under deploy/.
+// readExample reads a file under deploy/ (the tests' working directory).
 func readExample(t testing.TB, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "deploy", rel))
+	b, err := os.ReadFile(rel)
 	if err != nil {
 		t.Fatal(err)
 	}

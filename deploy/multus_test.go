@@ -1,0 +1,220 @@
+package deploy_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/podwire/podwire/api"
+)
+
+// devinfoDir is where Multus puts the CNIDeviceInfoFile it passes to a
+// delegate (device-info spec, section 5): a fixed host path.
+const devinfoDir = "/var/run/k8s.cni.cncf.io/devinfo/cni"
+
+// multusEnv is the environment a runtime gives Multus for pod n: the
+// Kubernetes CNI_ARGS (Multus has no kubeconfig here, so it runs its
+// static delegates in order) and, with deviceID, the deviceID capability
+// that makes Multus hand each delegate a CNIDeviceInfoFile.
+func multusEnv(t testing.TB, n *netns, deviceID string) []string {
+	t.Helper()
+	e := []string{fmt.Sprintf("CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=%s;K8S_POD_INFRA_CONTAINER_ID=%s;K8S_POD_UID=uid-%s",
+		n.name, n.cid, n.name)}
+	if deviceID != "" {
+		e = append(e, fmt.Sprintf(`CAP_ARGS={"deviceID":%q}`, deviceID))
+	}
+	t.Cleanup(func() {
+		// device-info files of a test that failed before Multus' DEL.
+		l, _ := filepath.Glob(filepath.Join(devinfoDir, "*-"+n.cid+"_*"))
+		for _, f := range l {
+			os.Remove(f)
+		}
+	})
+	return e
+}
+
+// delegate is what a test expects of one Multus delegate.
+type delegate struct {
+	ifName  string
+	kind    string
+	network string // podwired network
+	mode    string // device-info pod side, socket kinds
+	name    string // delegate network name (device-info file name)
+	addr    string // kernel: an address prefix the netdev must have
+}
+
+// checkMultusAdded checks podwired's attachments, the pod's netdevs and,
+// with devinfo, Multus' device-info files after a Multus ADD.
+func checkMultusAdded(t testing.TB, n *netns, want []delegate, devinfo bool) {
+	t.Helper()
+	got := podwired.attachments(t, n.cid)
+	if len(got) != len(want) {
+		t.Fatalf("podwired has %d attachments for %s, want %d: %+v", len(got), n.cid, len(want), got)
+	}
+	for _, d := range want {
+		a, ok := got[d.ifName]
+		if !ok || a.Kind != d.kind || a.Network != d.network || a.Netns != n.path {
+			t.Fatalf("podwired attachment %s: %+v (found %v), want kind %s on network %s", d.ifName, a, ok, d.kind, d.network)
+		}
+		if d.kind == api.KindKernel {
+			if out := n.ip(t, "-4", "addr", "show", "dev", d.ifName); !strings.Contains(out, " "+d.addr) {
+				t.Fatalf("%s in the pod has no address %s*:\n%s", d.ifName, d.addr, out)
+			}
+			continue
+		}
+		checkDeviceInfo(t, filepath.Join(filepath.Dir(a.SocketPath), "device-info.json"), a, d.mode)
+		if devinfo {
+			checkDeviceInfo(t, filepath.Join(devinfoDir, d.name+"-"+n.cid+"_"+d.ifName), a, d.mode)
+		}
+	}
+}
+
+// checkMultusGone checks that a Multus DEL (or a failed ADD) left nothing:
+// no attachment, netdev, lease, device-info file or libcni cache, and, if
+// afterDel, no Multus scratch file (Multus writes it before the first
+// delegate's ADD and removes it on DEL, also after a failed ADD).
+func checkMultusGone(t testing.TB, nd *netDir, n *netns, want []delegate, afterDel bool) {
+	t.Helper()
+	if l := podwired.attachments(t, n.cid); len(l) != 0 {
+		t.Fatalf("podwired still has %+v", l)
+	}
+	for _, d := range want {
+		if n.hasLink(d.ifName) {
+			t.Fatalf("%s left in the pod", d.ifName)
+		}
+	}
+	if l := leases(nd.ipamDir); len(l) != 0 {
+		t.Fatalf("host-local leases left: %v", l)
+	}
+	if l, _ := filepath.Glob(filepath.Join(devinfoDir, "*-"+n.cid+"_*")); len(l) != 0 {
+		t.Fatalf("device-info files left: %v", l)
+	}
+	if f := filepath.Join(nd.multusDir, n.cid); afterDel && exists(f) {
+		t.Fatalf("Multus scratch file %s left", f)
+	}
+	if l, _ := filepath.Glob(filepath.Join(nd.multusDir, "results", "*")); len(l) != 0 {
+		t.Fatalf("Multus' libcni cache left: %v", l)
+	}
+}
+
+// staticDelegates is what multus/multus-static.conf attaches.
+var staticDelegates = []delegate{
+	{ifName: "eth0", kind: api.KindKernel, network: "default", addr: "10.244.1."},
+	{ifName: "net1", kind: api.KindVhostUser, network: "dpdk", mode: "server", name: "podwire-vhostuser"},
+	{ifName: "net2", kind: api.KindMemif, network: "dpdk", mode: "slave", name: "podwire-memif"},
+	{ifName: "net3", kind: api.KindKernel, network: "dpdk", addr: "192.168.50.10/24"},
+}
+
+// TestMultusStatic runs the real Multus thin plugin with
+// multus/multus-static.conf under cnitool: podwire is the master (eth0
+// with an IP) and the delegates net1 (vhost-user), net2 (memif) and net3
+// (kernel); the deviceID capability makes Multus pass CNIDeviceInfoFile.
+func TestMultusStatic(t *testing.T) {
+	env(t)
+	nd := newNetDir(t)
+	net := nd.install(t, obj(t, readExample(t, "multus/multus-static.conf")))
+	n := newNetns(t)
+	menv := multusEnv(t, n, "0000:00:00.0")
+
+	r := parseResult(t, nd.cnitool(t, "add", net, n, "eth0", menv...).ok(t, "Multus ADD").stdout)
+	// Multus returns the master's result: eth0 and its IP.
+	if len(r.Interfaces) != 1 || r.Interfaces[0].Name != "eth0" || r.Interfaces[0].Sandbox != n.path ||
+		len(r.IPs) != 1 || !strings.HasPrefix(r.IPs[0].Address, "10.244.1.") {
+		t.Fatalf("Multus result is not the master's eth0 with an IP: %+v", r)
+	}
+	checkMultusAdded(t, n, staticDelegates, true)
+	if f := filepath.Join(nd.multusDir, n.cid); !exists(f) {
+		t.Fatalf("no Multus scratch file %s", f)
+	}
+	for _, d := range []string{"podwire", "podwire-vhostuser", "podwire-memif", "podwire-kernel"} {
+		ifName := staticDelegates[map[string]int{"podwire": 0, "podwire-vhostuser": 1, "podwire-memif": 2, "podwire-kernel": 3}[d]].ifName
+		if f := filepath.Join(nd.multusDir, "results", d+"-"+n.cid+"-"+ifName); !exists(f) {
+			t.Fatalf("no libcni result cache %s from Multus", f)
+		}
+	}
+
+	nd.cnitool(t, "check", net, n, "eth0", menv...).ok(t, "Multus CHECK")
+	nd.cnitool(t, "del", net, n, "eth0", menv...).ok(t, "Multus DEL")
+	checkMultusGone(t, nd, n, staticDelegates, true)
+	// Multus answers a second DEL itself (no scratch file): 0.
+	nd.cnitool(t, "del", net, n, "eth0", menv...).ok(t, "second Multus DEL")
+}
+
+// TestMultusRollback: when a delegate's ADD fails (here memif on a network
+// podwired does not have), Multus DELs the delegates it added before, and
+// nothing of them is left in podwired, the pod or IPAM.
+func TestMultusRollback(t *testing.T) {
+	env(t)
+	nd := newNetDir(t)
+	m := obj(t, readExample(t, "multus/multus-static.conf"))
+	bad := m["delegates"].([]any)[2].(map[string]any)
+	if bad["kind"] != api.KindMemif {
+		t.Fatalf("multus-static.conf's third delegate is %v, want memif", bad)
+	}
+	bad["network"] = "no-such-network"
+	net := nd.install(t, m)
+	n := newNetns(t)
+	menv := multusEnv(t, n, "0000:00:00.0")
+
+	c := nd.cnitool(t, "add", net, n, "eth0", menv...)
+	if c.err == nil {
+		t.Fatalf("Multus ADD with a failing delegate succeeded: %s", c.stdout)
+	}
+	if !strings.Contains(c.stdout+c.stderr, `no network "no-such-network"`) {
+		t.Fatalf("Multus ADD failed without podwire's reason:\nstdout: %s\nstderr: %s", c.stdout, c.stderr)
+	}
+	checkMultusGone(t, nd, n, staticDelegates, false)
+	// A runtime DELs after a failed ADD.
+	nd.cnitool(t, "del", net, n, "eth0", menv...).ok(t, "Multus DEL after the failed ADD")
+	checkMultusGone(t, nd, n, staticDelegates, true)
+}
+
+// TestMultusClusterNetwork checks multus/00-multus.conf against the
+// primary conflist and runs it: podwire as Multus' clusterNetwork (eth0),
+// and every NAD's spec.config as a delegate, net1..net4. Without an API
+// server Multus cannot look up a clusterNetwork or NADs, so the test puts
+// the conflist and the NAD configs into Multus' static delegates, which
+// Multus loads with the same function (LoadDelegateNetConf).
+func TestMultusClusterNetwork(t *testing.T) {
+	env(t)
+	m := obj(t, readExample(t, "multus/00-multus.conf"))
+	primary := obj(t, readExample(t, "net.d/10-podwire.conflist"))
+	switch {
+	case m["type"] != "multus":
+		t.Fatalf("00-multus.conf type %v", m["type"])
+	case m["clusterNetwork"] != primary["name"]:
+		t.Fatalf("00-multus.conf clusterNetwork %v, but the primary conflist is named %v", m["clusterNetwork"], primary["name"])
+	case m["confDir"] != "/etc/cni/net.d":
+		t.Fatalf("00-multus.conf confDir %v: Multus finds clusterNetwork by name there, where net.d/10-podwire.conflist is installed", m["confDir"])
+	}
+	delete(m, "clusterNetwork")
+	delegates := []any{primary}
+	want := []delegate{{ifName: "eth0", kind: api.KindKernel, network: "default", addr: "10.244.1."}}
+	for i, e := range examples[1:] {
+		conf := e.load(t)
+		delegates = append(delegates, conf)
+		want = append(want, delegate{ifName: fmt.Sprintf("net%d", i+1), kind: e.kind,
+			network: fmt.Sprint(podwirePlugin(t, conf)["network"]), mode: e.mode, addr: "10.246.0."})
+	}
+	m["delegates"] = delegates
+	nd := newNetDir(t)
+	net := nd.install(t, m)
+	n := newNetns(t)
+	menv := multusEnv(t, n, "")
+
+	r := parseResult(t, nd.cnitool(t, "add", net, n, "eth0", menv...).ok(t, "Multus ADD").stdout)
+	if len(r.Interfaces) != 1 || r.Interfaces[0].Name != "eth0" || len(r.IPs) != 1 || !strings.HasPrefix(r.IPs[0].Address, "10.244.1.") {
+		t.Fatalf("Multus result is not the master's eth0 with an IP: %+v", r)
+	}
+	checkMultusAdded(t, n, want, false)
+	// tuning, chained after podwire in nad/kernel.yaml, ran in the pod.
+	if out, err := execOut("ip", "netns", "exec", n.name, "cat", "/proc/sys/net/core/somaxconn"); err != nil || strings.TrimSpace(out) != "512" {
+		t.Fatalf("tuning's sysctl in the pod: %q %v", out, err)
+	}
+	nd.cnitool(t, "check", net, n, "eth0", menv...).ok(t, "Multus CHECK")
+	nd.cnitool(t, "del", net, n, "eth0", menv...).ok(t, "Multus DEL")
+	checkMultusGone(t, nd, n, want, true)
+	nd.cnitool(t, "del", net, n, "eth0", menv...).ok(t, "second Multus DEL")
+}
