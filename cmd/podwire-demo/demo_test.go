@@ -32,13 +32,14 @@ func needDemoPrereqs(t testing.TB) {
 	}
 }
 
-// buildDemo builds the demo and podwired into one temporary directory, as
-// `make build` puts them in bin/, and returns the demo's path.
+// buildDemo builds the demo, podwired and the podwire CNI plugin into one
+// temporary directory, as `make build` puts them in bin/, and returns the
+// demo's path.
 func buildDemo(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	out, err := exec.Command("go", "build", "-o", dir+"/",
-		"github.com/podwire/podwire/cmd/podwire-demo", "github.com/podwire/podwire/cmd/podwired").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", dir+"/", "github.com/podwire/podwire/cmd/podwire-demo",
+		"github.com/podwire/podwire/cmd/podwired", "github.com/podwire/podwire/cmd/podwire").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -219,9 +220,10 @@ func TestDemo(t *testing.T) {
 		if ab == 0 || ba == 0 || abMpps == 0 || baMpps == 0 {
 			t.Errorf("A -> B %d packets (%.3f Mpps), B -> A %d packets (%.3f Mpps); want both nonzero\n%s", ab, abMpps, ba, baMpps, r.stdout)
 		}
-		for _, want := range []string{"t=1s  A->B ", "t=2s  A->B "} {
+		for _, want := range []string{"STATUS: podwired answers", "ADD pod A (vhostuser)", "ADD pod B (memif)",
+			"CHECK pod A, pod B: ok", "DEL pod B (memif) -> port", "DEL pod A (vhostuser) -> port", "t=1s  A->B ", "t=2s  A->B "} {
 			if !strings.Contains(r.stderr, want) {
-				t.Errorf("no progress line %q on stderr:\n%s", want, r.stderr)
+				t.Errorf("no %q on stderr:\n%s", want, r.stderr)
 			}
 		}
 		for _, want := range []string{"drops by reason", "MAC table of network default", "02:70:77:00:00:0a", "02:70:77:00:00:0b"} {
@@ -260,7 +262,15 @@ func TestDemo(t *testing.T) {
 		}
 		r := runDemo(t, lone, nil, 0, "")
 		msg := strings.TrimSpace(r.stderr)
-		if r.exitCode != 1 || strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "make build") {
+		if r.exitCode != 1 || strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "podwired not found") || !strings.Contains(msg, "make build") {
+			t.Fatalf("exit code %d, stderr %q; want 1 and one line that says to run make build", r.exitCode, msg)
+		}
+	})
+
+	t.Run("CNI plugin missing", func(t *testing.T) {
+		r := runDemo(t, bin, []string{"-cni-path", t.TempDir()}, 0, "")
+		msg := strings.TrimSpace(r.stderr)
+		if r.exitCode != 1 || strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "CNI plugin podwire not found") || !strings.Contains(msg, "make build") {
 			t.Fatalf("exit code %d, stderr %q; want 1 and one line that says to run make build", r.exitCode, msg)
 		}
 	})

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/podwire/podwire/api"
+	"github.com/podwire/podwire/cni"
 	"github.com/podwire/podwire/internal/testpmd"
 )
 
@@ -43,6 +44,7 @@ type config struct {
 	Seconds  int
 	Verbose  bool
 	Podwired string    // the podwired binary
+	CNIPath  []string  // CNI_PATH: where libcni finds the podwire plugin
 	Stdout   io.Writer // the summary
 	Stderr   io.Writer // progress, notes, errors
 }
@@ -65,9 +67,11 @@ func main() {
 	flag.IntVar(&c.Seconds, "seconds", 5, "how long traffic runs, in seconds")
 	flag.BoolVar(&c.Verbose, "v", false, "show podwired's log and the pods' dpdk-testpmd output")
 	flag.StringVar(&c.Podwired, "podwired", "", "`path` of the podwired binary (default: podwired next to this program, where make build puts it)")
+	cniPath := flag.String("cni-path", "", "CNI_PATH: `dirs` (colon-separated) where libcni finds the podwire CNI plugin (default: the directory of this program, where make build puts bin/podwire)")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-seconds N] [-v] [-podwired PATH]\n\n"+
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-seconds N] [-v] [-podwired PATH] [-cni-path DIRS]\n\n"+
 			"Starts podwired, attaches two dpdk-testpmd pods in network namespaces to it\n"+
+			"through the podwire CNI plugin, run by libcni as a container runtime runs it\n"+
 			"(one on vhost-user, one on memif), shows traffic between them through\n"+
 			"podwired, prints a summary and removes everything it started. Needs root.\n\n", prog)
 		flag.PrintDefaults()
@@ -83,8 +87,12 @@ func main() {
 		os.Exit(2)
 	}
 	if c.Podwired == "" {
-		c.Podwired = defaultPodwired()
+		c.Podwired = filepath.Join(exeDir(), "podwired")
 	}
+	if *cniPath == "" {
+		*cniPath = exeDir()
+	}
+	c.CNIPath = filepath.SplitList(*cniPath)
 
 	// The first SIGINT or SIGTERM cancels ctx; the demo then cleans up and
 	// exits. Later ones are swallowed, so that cleanup finishes.
@@ -114,16 +122,17 @@ func main() {
 	os.Exit(1)
 }
 
-// defaultPodwired is podwired next to this program's executable.
-func defaultPodwired() string {
+// exeDir is the directory of this program's executable, where `make build`
+// puts podwired and the podwire CNI plugin too.
+func exeDir() string {
 	exe, err := os.Executable()
 	if err != nil {
-		return "podwired"
+		return "."
 	}
 	if p, err := filepath.EvalSymlinks(exe); err == nil {
 		exe = p
 	}
-	return filepath.Join(filepath.Dir(exe), "podwired")
+	return filepath.Dir(exe)
 }
 
 // podSpec is one of the demo's two pods.
@@ -132,24 +141,22 @@ type podSpec struct {
 	kind  string // api.KindVhostUser or api.KindMemif
 	mac   string
 	netns string
-	key   api.Attachment // ContainerID and IfName
+	key   api.Attachment // ContainerID and IfName: CNI_CONTAINERID, CNI_IFNAME
 
-	att api.Attachment // as podwired returned it
-	pmd *testpmd.Pod
+	socket string         // socketPath from the CNI ADD result
+	vdev   string         // the pod's DPDK port, from the device-info next to socket
+	att    api.Attachment // as podwired reports it (its port name for the counters)
+	pmd    *testpmd.Pod
 
+	detached bool     // CNI DEL done
 	quiesced bool     // sent "stop"
 	quit     bool     // stopped and reaped
 	stats    podStats // testpmd's own count, if statsOK
 	statsOK  bool
 }
 
-// vdev is the pod's DPDK port on the socket podwired handed out.
-func (p *podSpec) vdev() string {
-	if p.kind == api.KindMemif {
-		return fmt.Sprintf("net_memif0,role=client,id=0,socket=%s,socket-abstract=no,mac=%s", p.att.SocketPath, p.mac)
-	}
-	return fmt.Sprintf("net_virtio_user0,path=%s,server=1,queues=1,queue_size=1024,mac=%s", p.att.SocketPath, p.mac)
-}
+// netnsPath is the pod's CNI_NETNS.
+func (p *podSpec) netnsPath() string { return filepath.Join(netnsDir, p.netns) }
 
 // how says in words who is which side of the socket.
 func (p *podSpec) how() string {
@@ -166,6 +173,10 @@ func run(ctx context.Context, c config) (err error) {
 		return err
 	}
 	if err := checkPodwired(c.Podwired); err != nil {
+		return err
+	}
+	plugin, err := findCNIPlugin(c.CNIPath)
+	if err != nil {
 		return err
 	}
 	var undo cleanups
@@ -225,38 +236,66 @@ func run(ctx context.Context, c config) (err error) {
 		return err
 	}
 
+	// The runtime side: a network config list per kind, libcni with the
+	// demo's CNI_PATH and a private cache directory.
+	kinds := make([]string, len(pods))
+	for i, p := range pods {
+		kinds[i] = p.kind
+	}
+	rt, err := newCNIRuntime(dir, c.CNIPath, pw.socket, kinds, c.Stderr)
+	if err != nil {
+		return err
+	}
+	note("CNI runtime: libcni %s, CNI_PATH %s (plugin %s), cache %s, spec %s", libcniVersion(),
+		strings.Join(c.CNIPath, string(os.PathListSeparator)), plugin, rt.cache, cniVersion)
+	for _, p := range pods {
+		note("CNI network %s: %s (type %s, kind %s, network %s)", rt.lists[p.kind].Name, rt.files[p.kind], cniPlugin, p.kind, network)
+	}
+	if err := rt.status(ctx); err != nil {
+		return err
+	}
+	note("STATUS: podwired answers on %s and has network %s", pw.socket, network)
+
 	// Cleanup order for the pods, last registered first: stop forwarding
-	// in both pods, DELETE both attachments, then quit the pods. podwired
+	// in both pods, CNI DEL both attachments, then quit the pods. podwired
 	// must have stopped polling a memif port before its client goes away:
 	// its worker has crashed (SIGSEGV in rte_eth_rx_burst on the memif
 	// port) when the pod quit first. If podwired is gone, there is nothing
 	// to detach.
 	undo.add("quit pods", func() error { quitPods(pods, c.Stderr, c.Verbose); return nil })
-	// Attachments first (podwired creates the ports and hands out the
-	// sockets), then the pods on those sockets.
+	// Attachments first (CNI ADD: podwired creates the ports and hands out
+	// the sockets), then the pods on those sockets. DEL is registered
+	// before ADD: an ADD cut short by a signal may have left an
+	// attachment, and DEL of one that does not exist is a success.
 	for _, p := range pods {
-		a := p.key
-		a.Network, a.Kind, a.MAC = network, p.kind, p.mac
+		undo.add("CNI DEL pod "+p.name, func() error { return detach(rt, pw, p, note) })
+		if p.socket, err = rt.add(ctx, p); err != nil {
+			return err
+		}
+		note("ADD pod %s (%s): container %s, netns %s, ifname %s -> socket %s",
+			p.name, p.kind, p.key.ContainerID, p.netnsPath(), p.key.IfName, p.socket)
+		var di cni.DeviceInfo
+		if p.vdev, di, err = podDevargs(p.socket, p.mac); err != nil {
+			return fmt.Errorf("pod %s: %w", p.name, err)
+		}
+		note("  device-info %s: %s -> --vdev=%s", cni.DeviceInfoFile, describe(di), p.vdev)
 		actx, cancel := context.WithTimeout(ctx, apiTimeout)
-		p.att, err = client.PutAttachment(actx, a)
+		p.att, err = client.Attachment(actx, p.key.ContainerID, p.key.IfName)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				err = context.Cause(ctx)
 			}
-			return fmt.Errorf("attach pod %s (%s): %w", p.name, p.kind, err)
+			return fmt.Errorf("attachment of pod %s after CNI ADD: %w", p.name, err)
 		}
-		undo.add("delete attachment "+p.key.Key(), func() error {
-			if pw.exited() {
-				return nil
-			}
-			return deleteAttachment(client, p.key)
-		})
+		if p.att.SocketPath != p.socket {
+			return fmt.Errorf("pod %s: CNI result socketPath %s, podwired's attachment %s", p.name, p.socket, p.att.SocketPath)
+		}
 	}
 	undo.add("stop forwarding in the pods", func() error { return quiesce(client, pw, pods) })
 	for _, p := range pods {
 		p.pmd, err = testpmd.Start(testpmd.Options{
-			Vdevs:  []string{p.vdev()},
+			Vdevs:  []string{p.vdev},
 			Netns:  p.netns,
 			Prefix: podPrefix(pid, p),
 			Args:   []string{"--forward-mode=mac", "--eth-peer=0," + peer(pods, p).mac},
@@ -265,7 +304,7 @@ func run(ctx context.Context, c config) (err error) {
 			return fmt.Errorf("pod %s: %w", p.name, err)
 		}
 		note("pod %s: netns %s, dpdk-testpmd pid %d, %s, MAC %s, podwired port %s, socket %s",
-			p.name, p.netns, p.pmd.PID(), p.how(), p.mac, p.att.PortName, p.att.SocketPath)
+			p.name, p.netns, p.pmd.PID(), p.how(), p.mac, p.att.PortName, p.socket)
 		// A net_virtio_user server stays in EAL init until podwired has
 		// connected; the prompt means the port is there.
 		if err := waitPrompt(ctx, p); err != nil {
@@ -275,6 +314,12 @@ func run(ctx context.Context, c config) (err error) {
 	if err := waitAttachmentsUp(ctx, client, pods); err != nil {
 		return err
 	}
+	for _, p := range pods {
+		if err := rt.check(ctx, p); err != nil {
+			return err
+		}
+	}
+	note("CHECK pod A, pod B: ok (attachments up, sockets and results match)")
 	note("both attachments up; pod A: `start tx_first %d`, pod B: `start` (testpmd mac forwarding on cpu 0)", txFirstBursts)
 
 	base, err := takeSample(ctx, client)
@@ -310,11 +355,16 @@ func run(ctx context.Context, c config) (err error) {
 		return err
 	}
 	for i := len(pods) - 1; i >= 0; i-- {
-		if err := deleteAttachment(client, pods[i].key); err != nil {
+		if err := detach(rt, pw, pods[i], note); err != nil {
 			return err
 		}
 	}
 	quitPods(pods, c.Stderr, c.Verbose)
+	for _, p := range pods {
+		if d := filepath.Dir(p.socket); !dirGone(d) {
+			note("after pod %s quit: its socket directory %s is still there, holding %s (removed with %s)", p.name, d, dirList(d), dir)
+		}
+	}
 	printSummary(c.Stdout, rep)
 
 	if progressErr != nil {
@@ -349,7 +399,7 @@ func waitPrompt(ctx context.Context, p *podSpec) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("pod %s: dpdk-testpmd (pid %d) not ready after %v (did podwired connect to %s?); its last output:\n%s",
-				p.name, p.pmd.PID(), startTimeout, p.att.SocketPath, tail(p.pmd.Output(), 15))
+				p.name, p.pmd.PID(), startTimeout, p.socket, tail(p.pmd.Output(), 15))
 		}
 		if err := sleep(ctx, 20*time.Millisecond); err != nil {
 			return err
@@ -481,17 +531,59 @@ func showProgress(ctx context.Context, c config, client *api.Client, pw *podwire
 	return prev, nil
 }
 
-// deleteAttachment removes an attachment through the API; one that is
-// already gone is fine. It takes no context: it runs in cleanup, when the
-// demo's context may already be cancelled by a signal.
-func deleteAttachment(client *api.Client, key api.Attachment) error {
-	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
-	defer cancel()
-	err := client.DeleteAttachment(ctx, key.ContainerID, key.IfName)
-	if errors.Is(err, api.ErrNotFound) {
+// detach runs CNI DEL for pod p once, unless podwired is gone (then there
+// is nothing to detach), and says whether podwired removed the socket
+// directory.
+func detach(rt *cniRuntime, pw *podwired, p *podSpec, note func(string, ...any)) error {
+	if p.detached || pw.exited() {
 		return nil
 	}
-	return err
+	if err := rt.del(p); err != nil {
+		return err
+	}
+	p.detached = true
+	switch {
+	case p.socket == "":
+		note("DEL pod %s (%s): container %s, ifname %s", p.name, p.kind, p.key.ContainerID, p.key.IfName)
+	case dirGone(filepath.Dir(p.socket)):
+		note("DEL pod %s (%s) -> port %s and socket directory %s removed", p.name, p.kind, p.att.PortName, filepath.Dir(p.socket))
+	default:
+		// In vhostMode client the socket is the pod's (it is the
+		// vhost-user server), and podwired leaves it, and so its
+		// directory, while the pod still listens on it.
+		note("DEL pod %s (%s) -> port %s removed; socket directory %s kept, it holds %s", p.name, p.kind, p.att.PortName,
+			filepath.Dir(p.socket), dirList(filepath.Dir(p.socket)))
+	}
+	return nil
+}
+
+// dirList names the entries of directory d, or says it is empty.
+func dirList(d string) string {
+	es, _ := os.ReadDir(d)
+	if len(es) == 0 {
+		return "nothing"
+	}
+	names := make([]string, len(es))
+	for i, e := range es {
+		names[i] = e.Name()
+	}
+	return strings.Join(names, ", ")
+}
+
+func dirGone(d string) bool {
+	_, err := os.Stat(d)
+	return errors.Is(err, os.ErrNotExist)
+}
+
+// describe says in words what a device-info document tells the pod.
+func describe(di cni.DeviceInfo) string {
+	switch {
+	case di.VhostUser != nil:
+		return "vhost-user, the pod is the " + di.VhostUser.Mode
+	case di.Memif != nil:
+		return "memif, the pod's role " + di.Memif.Role + " (client), mode " + di.Memif.Mode
+	}
+	return di.Type
 }
 
 // quiesce stops forwarding in the pods (testpmd's "stop") and waits until
