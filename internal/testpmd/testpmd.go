@@ -30,7 +30,11 @@ type Options struct {
 	MainLcore int
 	// Args are testpmd's own arguments after "--" (besides -i).
 	Args []string
-	// User, if set, runs testpmd as this uid:gid (non-root pods).
+	// UID and GID, if either is set, run testpmd as this user and group
+	// (a non-root pod; the unset one stays the caller's), with no
+	// supplementary groups: setpriv switches after ip netns exec entered
+	// Netns, and the EAL keeps its runtime files in a directory of that
+	// user's ($XDG_RUNTIME_DIR), removed when testpmd exits.
 	UID, GID *int
 	// Prefix is the EAL file prefix; default a unique one.
 	Prefix string
@@ -59,6 +63,33 @@ func Start(o Options) (*Pod, error) {
 	if err != nil {
 		return nil, errors.New("dpdk-testpmd not found (apt-get install dpdk)")
 	}
+	var wrap []string // setpriv and stdbuf, which exec testpmd
+	runDir := "/var/run/dpdk"
+	if o.UID != nil || o.GID != nil {
+		if _, err := exec.LookPath("setpriv"); err != nil {
+			return nil, errors.New("setpriv not found (apt-get install util-linux)")
+		}
+		uid, gid := os.Getuid(), os.Getgid()
+		if o.UID != nil {
+			uid = *o.UID
+		}
+		if o.GID != nil {
+			gid = *o.GID
+		}
+		if runDir, err = os.MkdirTemp("", "pwpodrun"); err != nil {
+			return nil, err
+		}
+		if err := os.Chown(runDir, uid, gid); err != nil {
+			os.RemoveAll(runDir)
+			return nil, err
+		}
+		wrap = append(wrap, "setpriv", "--reuid="+strconv.Itoa(uid), "--regid="+strconv.Itoa(gid), "--clear-groups")
+	}
+	// testpmd's stdout is block-buffered on a pipe, so what a command
+	// prints would only show up at exit; stdbuf makes it line-buffered.
+	if _, err := exec.LookPath("stdbuf"); err == nil {
+		wrap = append(wrap, "stdbuf", "-oL")
+	}
 	if o.Lcores == "" {
 		o.Lcores, o.MainLcore = "0,1", 1
 	}
@@ -75,25 +106,23 @@ func Start(o Options) (*Pod, error) {
 	}
 	args = append(args, "--", "-i", "--total-num-mbufs=8191", "--rxd=1024", "--txd=1024")
 	args = append(args, o.Args...)
-	name := bin
+	args = append(append(wrap, bin), args...)
 	if o.Netns != "" {
-		args = append([]string{"netns", "exec", o.Netns, bin}, args...)
-		name = "ip"
+		args = append([]string{"ip", "netns", "exec", o.Netns}, args...)
 	}
-	cmd := exec.Command(name, args...)
+	cmd := exec.Command(args[0], args[1:]...)
+	if runDir != "/var/run/dpdk" {
+		cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runDir)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if o.UID != nil || o.GID != nil {
-		cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())}
-		if o.UID != nil {
-			cred.Uid = uint32(*o.UID)
+	removeRunDir := func() {
+		if runDir != "/var/run/dpdk" {
+			os.RemoveAll(runDir)
 		}
-		if o.GID != nil {
-			cred.Gid = uint32(*o.GID)
-		}
-		cmd.SysProcAttr.Credential = cred
 	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
+		removeRunDir()
 		return nil, err
 	}
 	pr, pw := io.Pipe()
@@ -113,18 +142,21 @@ func Start(o Options) (*Pod, error) {
 		}
 	}()
 	if err := cmd.Start(); err != nil {
+		removeRunDir()
 		return nil, err
 	}
 	go func() {
 		p.err = cmd.Wait()
 		pw.Close()
-		_ = os.Remove(filepath.Join("/var/run/dpdk", o.Prefix))
+		_ = os.Remove(filepath.Join(runDir, o.Prefix))
+		removeRunDir()
 		close(p.done)
 	}()
 	return p, nil
 }
 
-// PID is the process id (of ip netns exec, which execs testpmd).
+// PID is the process id (of ip netns exec, setpriv or stdbuf, which exec
+// testpmd: the same process).
 func (p *Pod) PID() int { return p.cmd.Process.Pid }
 
 // Send writes one command line to the prompt.
@@ -162,30 +194,85 @@ func (p *Pod) WaitFor(s string, timeout time.Duration) error {
 	return nil
 }
 
-var rxRE = regexp.MustCompile(`RX-packets:\s+(\d+)`)
+var (
+	rxRE = regexp.MustCompile(`RX-packets:\s+(\d+)`)
+	txRE = regexp.MustCompile(`TX-packets:\s+(\d+)`)
+)
 
-// RxPackets asks for port stats and returns the RX-packets of each port.
-func (p *Pod) RxPackets(timeout time.Duration) ([]uint64, error) {
+// Err is how the process ended (nil while it runs or after a clean exit).
+func (p *Pod) Err() error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// Query sends one command line and returns what testpmd printed for it.
+func (p *Pod) Query(line string, timeout time.Duration) (string, error) {
 	marker := fmt.Sprintf("pwmark%d", time.Now().UnixNano())
 	before := len(p.Output())
-	p.Send("show port stats all")
+	p.Send(line)
 	p.Send("echo " + marker) // not a command: testpmd prints a "Bad arguments" line with it
 	deadline := time.Now().Add(timeout)
 	for {
 		out := p.Output()[before:]
-		if strings.Contains(out, marker) {
-			var v []uint64
-			for _, m := range rxRE.FindAllStringSubmatch(out, -1) {
-				n, _ := strconv.ParseUint(m[1], 10, 64)
-				v = append(v, n)
-			}
-			return v, nil
+		if i := strings.Index(out, marker); i >= 0 {
+			return out[:i], nil
 		}
 		if time.Now().After(deadline) || p.Exited() {
-			return nil, fmt.Errorf("no port stats from testpmd; output:\n%s", tail(p.Output()))
+			return "", fmt.Errorf("testpmd did not answer %q; output:\n%s", line, tail(p.Output()))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// RxPackets asks for port stats and returns the RX-packets of each port.
+func (p *Pod) RxPackets(timeout time.Duration) ([]uint64, error) {
+	out, err := p.Query("show port stats all", timeout)
+	if err != nil {
+		return nil, err
+	}
+	var v []uint64
+	for _, m := range rxRE.FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.ParseUint(m[1], 10, 64)
+		v = append(v, n)
+	}
+	return v, nil
+}
+
+// LinkUp asks whether port's link is up ("show port info").
+func (p *Pod) LinkUp(port int, timeout time.Duration) (bool, error) {
+	out, err := p.Query("show port info "+strconv.Itoa(port), timeout)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case strings.Contains(out, "Link status: up"):
+		return true, nil
+	case strings.Contains(out, "Link status: down"):
+		return false, nil
+	}
+	return false, fmt.Errorf("no link status in:\n%s", out)
+}
+
+// StopForwarding stops packet forwarding ("stop") and returns the packets
+// received and sent by all ports together, from testpmd's accumulated
+// forward statistics.
+func (p *Pod) StopForwarding(timeout time.Duration) (rx, tx uint64, err error) {
+	out, err := p.Query("stop", timeout)
+	if err != nil {
+		return 0, 0, err
+	}
+	mrx, mtx := rxRE.FindAllStringSubmatch(out, -1), txRE.FindAllStringSubmatch(out, -1)
+	if len(mrx) == 0 || len(mtx) == 0 {
+		return 0, 0, fmt.Errorf("no forward statistics in:\n%s", out)
+	}
+	// The last block is "Accumulated forward statistics for all ports".
+	rx, _ = strconv.ParseUint(mrx[len(mrx)-1][1], 10, 64)
+	tx, _ = strconv.ParseUint(mtx[len(mtx)-1][1], 10, 64)
+	return rx, tx, nil
 }
 
 // Stop asks testpmd to stop and quit, and kills it by PID after timeout.
