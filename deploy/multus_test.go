@@ -119,8 +119,8 @@ func TestMultusStatic(t *testing.T) {
 	menv := multusEnv(t, n, "0000:00:00.0")
 
 	r := parseResult(t, nd.cnitool(t, "add", net, n, "eth0", menv...).ok(t, "Multus ADD").stdout)
-	// Multus returns the master's result: eth0 and its IP.
-	if len(r.Interfaces) != 1 || r.Interfaces[0].Name != "eth0" || r.Interfaces[0].Sandbox != n.path ||
+	// Multus returns the master's result, in its version: eth0 and its IP.
+	if r.CNIVersion != "1.1.0" || len(r.Interfaces) != 1 || r.Interfaces[0].Name != "eth0" || r.Interfaces[0].Sandbox != n.path ||
 		len(r.IPs) != 1 || !strings.HasPrefix(r.IPs[0].Address, "10.244.1.") {
 		t.Fatalf("Multus result is not the master's eth0 with an IP: %+v", r)
 	}
@@ -136,6 +136,8 @@ func TestMultusStatic(t *testing.T) {
 	}
 
 	nd.cnitool(t, "check", net, n, "eth0", menv...).ok(t, "Multus CHECK")
+	// STATUS: Multus asks its master, podwire, which asks podwired.
+	nd.cnitool(t, "status", net, n, "eth0", menv...).ok(t, "Multus STATUS")
 	nd.cnitool(t, "del", net, n, "eth0", menv...).ok(t, "Multus DEL")
 	checkMultusGone(t, nd, n, staticDelegates, true)
 	// Multus answers a second DEL itself (no scratch file): 0.
@@ -217,4 +219,49 @@ func TestMultusClusterNetwork(t *testing.T) {
 	nd.cnitool(t, "del", net, n, "eth0", menv...).ok(t, "Multus DEL")
 	checkMultusGone(t, nd, n, want, true)
 	nd.cnitool(t, "del", net, n, "eth0", menv...).ok(t, "second Multus DEL")
+}
+
+// TestMultusGC: Multus forwards GC only to its master, and with its own
+// list of valid attachments (one per file in its cniDir/results), not the
+// runtime's. So a GC removes nothing of a pod Multus still has results for;
+// once those are gone (here: removed, with cnitool's cache, as a wiped
+// /var/lib/cni would), it removes the master's eth0 and its lease, and the
+// delegates' attachments stay for DEL or podwired's reconciler.
+func TestMultusGC(t *testing.T) {
+	env(t)
+	nd := newNetDir(t)
+	net := nd.install(t, obj(t, readExample(t, "multus/multus-static.conf")))
+	n := newNetns(t)
+	menv := multusEnv(t, n, "")
+
+	nd.cnitool(t, "add", net, n, "eth0", menv...).ok(t, "Multus ADD")
+	checkMultusAdded(t, n, staticDelegates, false)
+	cache := fmt.Sprintf("/var/lib/cni/results/%s-%s-eth0", net, n.cid)
+	if err := os.Remove(cache); err != nil {
+		t.Fatalf("cnitool's cache: %v", err)
+	}
+	nd.cnitool(t, "gc", net, n, "eth0", menv...).ok(t, "Multus GC")
+	if got := podwired.attachments(t, n.cid); len(got) != len(staticDelegates) {
+		t.Fatalf("GC through Multus removed attachments Multus has results for: %v left", got)
+	}
+	results, _ := filepath.Glob(filepath.Join(nd.multusDir, "results", "*-"+n.cid+"-*"))
+	if len(results) != len(staticDelegates) {
+		t.Fatalf("Multus' results %v, want one per delegate", results)
+	}
+	for _, f := range results {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nd.cnitool(t, "gc", net, n, "eth0", menv...).ok(t, "Multus GC without Multus' results")
+	got := podwired.attachments(t, n.cid)
+	if _, ok := got["eth0"]; ok || len(got) != len(staticDelegates)-1 {
+		t.Fatalf("after GC through Multus podwired has %v, want all but eth0", got)
+	}
+	if l := leases(nd.ipamDir); len(l) != 0 {
+		t.Fatalf("eth0's host-local lease left after GC: %v", l)
+	}
+	// Multus' scratch file still lists the delegates: DEL removes them.
+	nd.cnitool(t, "del", net, n, "eth0", menv...).ok(t, "Multus DEL")
+	checkMultusGone(t, nd, n, staticDelegates, true)
 }
