@@ -232,6 +232,40 @@ type podwiredConfig struct {
 	} `json:"networks"`
 }
 
+// podSpec is the part of a pod spec the manifests test reads.
+type podSpec struct {
+	Containers []struct {
+		Command      []string `json:"command"`
+		VolumeMounts []struct {
+			Name      string `json:"name"`
+			MountPath string `json:"mountPath"`
+		} `json:"volumeMounts"`
+	} `json:"containers"`
+	Volumes []struct {
+		Name     string `json:"name"`
+		HostPath *struct {
+			Path string `json:"path"`
+		} `json:"hostPath"`
+	} `json:"volumes"`
+}
+
+// mountsHost reports whether the first container sees host path p at the
+// same path: a hostPath volume at or above p, mounted where it is.
+func (ps podSpec) mountsHost(p string) bool {
+	hostPaths := map[string]string{} // volume -> host path
+	for _, v := range ps.Volumes {
+		if v.HostPath != nil {
+			hostPaths[v.Name] = v.HostPath.Path
+		}
+	}
+	for _, m := range ps.Containers[0].VolumeMounts {
+		if hp, ok := hostPaths[m.Name]; ok && hp == m.MountPath && (p == hp || strings.HasPrefix(p, hp+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
 // TestManifests checks the Kubernetes manifests against the files the other
 // tests run: the DaemonSet's ConfigMap holds podwired.yaml and the primary
 // conflist verbatim, podwired runs with the systemd unit's arguments and
@@ -268,22 +302,7 @@ func TestManifests(t *testing.T) {
 		Kind string `json:"kind"`
 		Spec struct {
 			Template struct {
-				Spec struct {
-					Containers []struct {
-						Name         string   `json:"name"`
-						Command      []string `json:"command"`
-						VolumeMounts []struct {
-							Name      string `json:"name"`
-							MountPath string `json:"mountPath"`
-						} `json:"volumeMounts"`
-					} `json:"containers"`
-					Volumes []struct {
-						Name     string `json:"name"`
-						HostPath *struct {
-							Path string `json:"path"`
-						} `json:"hostPath"`
-					} `json:"volumes"`
-				} `json:"spec"`
+				Spec podSpec `json:"spec"`
 			} `json:"template"`
 		} `json:"spec"`
 	}
@@ -301,22 +320,8 @@ func TestManifests(t *testing.T) {
 	if got := strings.Join(pod.Containers[0].Command, " "); got != strings.Join(unit, " ") {
 		t.Fatalf("the DaemonSet runs %q, the systemd unit %q", got, strings.Join(unit, " "))
 	}
-	hostPaths := map[string]string{} // volume -> host path
-	for _, v := range pod.Volumes {
-		if v.HostPath != nil {
-			hostPaths[v.Name] = v.HostPath.Path
-		}
-	}
-	mounted := func(p string) bool {
-		for _, m := range pod.Containers[0].VolumeMounts {
-			if hp, ok := hostPaths[m.Name]; ok && hp == m.MountPath && (p == hp || strings.HasPrefix(p, hp+"/")) {
-				return true
-			}
-		}
-		return false
-	}
 	for _, p := range []string{pc.SocketDir, pc.API.Socket, pc.StateDir, "/var/run/netns/x"} {
-		if !mounted(p) {
+		if !pod.mountsHost(p) {
 			t.Fatalf("podwired's %s is not on a hostPath mounted at the same path", p)
 		}
 	}
@@ -335,20 +340,7 @@ func TestManifests(t *testing.T) {
 		Metadata struct {
 			Annotations map[string]string `json:"annotations"`
 		} `json:"metadata"`
-		Spec struct {
-			Containers []struct {
-				VolumeMounts []struct {
-					Name      string `json:"name"`
-					MountPath string `json:"mountPath"`
-				} `json:"volumeMounts"`
-			} `json:"containers"`
-			Volumes []struct {
-				Name     string `json:"name"`
-				HostPath *struct {
-					Path string `json:"path"`
-				} `json:"hostPath"`
-			} `json:"volumes"`
-		} `json:"spec"`
+		Spec podSpec `json:"spec"`
 	}
 	if err := yaml.Unmarshal(readExample(t, "pod/dpdk-pod.yaml"), &dpdkPod); err != nil {
 		t.Fatal(err)
@@ -358,17 +350,7 @@ func TestManifests(t *testing.T) {
 			t.Fatalf("pod/dpdk-pod.yaml asks for network %q, which no NAD in nad/ defines (%v)", name, nads)
 		}
 	}
-	sockVol := ""
-	for _, v := range dpdkPod.Spec.Volumes {
-		if v.HostPath != nil && v.HostPath.Path == pc.SocketDir {
-			sockVol = v.Name
-		}
-	}
-	found := false
-	for _, m := range dpdkPod.Spec.Containers[0].VolumeMounts {
-		found = found || (m.Name == sockVol && m.MountPath == pc.SocketDir)
-	}
-	if !found {
+	if !dpdkPod.Spec.mountsHost(pc.SocketDir) {
 		t.Fatalf("pod/dpdk-pod.yaml does not mount podwired's socketDir %s at the same path", pc.SocketDir)
 	}
 

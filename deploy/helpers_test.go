@@ -10,8 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/podwire/podwire/api"
-	"github.com/podwire/podwire/internal/syncbuf"
+	"github.com/podwire/podwire/internal/podwiredtest"
 )
 
 // toolPkgs are the binaries the tests take from the tools module (tools/),
@@ -48,7 +46,7 @@ var (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if podwired != nil {
-		if err := podwired.close(); err != nil {
+		if err := podwired.Stop(syscall.SIGTERM); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		}
@@ -59,19 +57,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func inCI() bool { v, _ := strconv.ParseBool(os.Getenv("CI")); return v }
-
-// need fails under CI and skips elsewhere when a prerequisite is missing.
-func need(t testing.TB, ok bool, why string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if inCI() {
-		t.Fatal(why)
-	}
-	t.Skip(why)
-}
+// need skips (fails under CI=true) when a prerequisite is missing.
+var need = podwiredtest.Need
 
 // rootDir is the repository root (the test runs in deploy/).
 func rootDir(t testing.TB) string {
@@ -98,13 +85,13 @@ func env(t testing.TB) *instance {
 		t.Fatal(setupErr)
 	}
 	select {
-	case <-podwired.done:
-		t.Fatalf("podwired exited: %v\n%s", podwired.cmd.ProcessState, podwired.log)
+	case <-podwired.Done():
+		t.Fatalf("podwired exited: %v\n%s", podwired.Cmd.ProcessState, podwired.Log)
 	default:
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("podwired log:\n%s", podwired.log)
+			t.Logf("podwired log:\n%s", podwired.Log)
 		}
 	})
 	return podwired
@@ -159,28 +146,11 @@ func doSetup(r string) error {
 	return err
 }
 
-// spawner starts processes from one OS thread that never exits: a child's
-// Pdeathsig fires when the thread that forked it ends.
-var spawner = make(chan func())
-
-func init() {
-	go func() {
-		runtime.LockOSThread()
-		for f := range spawner {
-			f()
-		}
-	}()
-}
-
 // instance is the podwired the tests share.
 type instance struct {
-	dir       string
+	*podwiredtest.Process
 	socket    string // control API
 	socketDir string // attachments' directories
-	cmd       *exec.Cmd
-	log       *syncbuf.Buffer
-	done      chan struct{}
-	client    *api.Client
 }
 
 // execStart reads ExecStart from the systemd unit.
@@ -199,10 +169,9 @@ func execStart(unit string) ([]string, error) {
 
 // launch runs podwired as deploy/podwired/podwired.service does, with
 // deploy/podwired/podwired.yaml, plus flags that move its API socket,
-// socket directories, state and EAL file prefix to private places, and
-// waits until its API answers.
+// socket directories, state and EAL file prefix to private places.
 func launch(bin string) (*instance, error) {
-	args, err := execStart(filepath.Join(root, "deploy/podwired/podwired.service"))
+	args, err := execStart("podwired/podwired.service")
 	if err != nil {
 		return nil, err
 	}
@@ -216,60 +185,14 @@ func launch(bin string) (*instance, error) {
 		}
 	}
 	dir := filepath.Join(tmpTop, "pw")
-	in := &instance{dir: dir, socket: filepath.Join(dir, "api.sock"), socketDir: filepath.Join(dir, "s"),
-		log: &syncbuf.Buffer{}, done: make(chan struct{})}
+	in := &instance{socket: filepath.Join(dir, "api.sock"), socketDir: filepath.Join(dir, "s")}
 	args = append(args, "-file-prefix", fmt.Sprintf("pwdep%d", os.Getpid()), "-socket-dir", in.socketDir,
 		"-api-socket", in.socket, "-state-dir", filepath.Join(dir, "state"))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	in.client = api.New(in.socket)
-	in.cmd = exec.Command(bin, args...)
-	in.cmd.Stdout, in.cmd.Stderr = in.log, in.log
-	in.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started := make(chan error)
-	spawner <- func() { started <- in.cmd.Start() }
-	if err := <-started; err != nil {
-		return nil, err
-	}
-	go func() { _ = in.cmd.Wait(); close(in.done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := in.client.Status(ctx)
-		cancel()
-		if err == nil {
-			return in, nil
-		}
-		select {
-		case <-in.done:
-			return nil, fmt.Errorf("podwired %v exited at start: %v\n%s", args, in.cmd.ProcessState, in.log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			in.close()
-			return nil, fmt.Errorf("podwired API not up in 30s: %v\n%s", err, in.log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// close stops podwired by PID with SIGTERM (SIGKILL after 15 s).
-func (in *instance) close() error {
-	select {
-	case <-in.done:
-		return nil
-	default:
-	}
-	_ = in.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-in.done:
-		return nil
-	case <-time.After(15 * time.Second):
-		_ = in.cmd.Process.Kill()
-		<-in.done
-		return fmt.Errorf("podwired pid %d did not exit on SIGTERM; killed it", in.cmd.Process.Pid)
-	}
+	in.Process, err = podwiredtest.Launch(bin, in.socket, args...)
+	return in, err
 }
 
 // attachments lists podwired's attachments of container cid.
@@ -277,7 +200,7 @@ func (in *instance) attachments(t testing.TB, cid string) map[string]api.Attachm
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	l, err := in.client.Attachments(ctx)
+	l, err := in.Client.Attachments(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,10 +239,10 @@ func newNetns(t testing.TB) *netns {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if l, err := podwired.client.Attachments(ctx); err == nil {
+		if l, err := podwired.Client.Attachments(ctx); err == nil {
 			for _, a := range l {
 				if a.ContainerID == n.cid {
-					_ = podwired.client.DeleteAttachment(ctx, a.ContainerID, a.IfName)
+					_ = podwired.Client.DeleteAttachment(ctx, a.ContainerID, a.IfName)
 				}
 			}
 		}

@@ -35,6 +35,34 @@ func multusEnv(t testing.TB, n *netns, deviceID string) []string {
 	return e
 }
 
+// multusPod is one pod under a Multus config: the NETCONFPATH with the
+// config, its network name, the pod's namespace and Multus' environment.
+type multusPod struct {
+	nd  *netDir
+	net string
+	n   *netns
+	env []string
+}
+
+// newMultusPod starts the test's podwired if needed, installs Multus
+// config m and makes the pod's namespace; with deviceID, Multus gets the
+// deviceID capability.
+func newMultusPod(t testing.TB, m map[string]any, deviceID string) *multusPod {
+	t.Helper()
+	env(t)
+	p := &multusPod{nd: newNetDir(t)}
+	p.net = p.nd.install(t, m)
+	p.n = newNetns(t)
+	p.env = multusEnv(t, p.n, deviceID)
+	return p
+}
+
+// cnitool runs cnitool cmd for the pod's eth0 with Multus' environment.
+func (p *multusPod) cnitool(t testing.TB, cmd string) call {
+	t.Helper()
+	return p.nd.cnitool(t, cmd, p.net, p.n, "eth0", p.env...)
+}
+
 // delegate is what a test expects of one Multus delegate.
 type delegate struct {
 	ifName  string
@@ -112,13 +140,10 @@ var staticDelegates = []delegate{
 // with an IP) and the delegates net1 (vhost-user), net2 (memif) and net3
 // (kernel); the deviceID capability makes Multus pass CNIDeviceInfoFile.
 func TestMultusStatic(t *testing.T) {
-	env(t)
-	nd := newNetDir(t)
-	net := nd.install(t, obj(t, readExample(t, "multus/multus-static.conf")))
-	n := newNetns(t)
-	menv := multusEnv(t, n, "0000:00:00.0")
+	p := newMultusPod(t, obj(t, readExample(t, "multus/multus-static.conf")), "0000:00:00.0")
+	nd, n := p.nd, p.n
 
-	r := parseResult(t, nd.cnitool(t, "add", net, n, "eth0", menv...).ok(t, "Multus ADD").stdout)
+	r := parseResult(t, p.cnitool(t, "add").ok(t, "Multus ADD").stdout)
 	// Multus returns the master's result, in its version: eth0 and its IP.
 	if r.CNIVersion != "1.1.0" || len(r.Interfaces) != 1 || r.Interfaces[0].Name != "eth0" || r.Interfaces[0].Sandbox != n.path ||
 		len(r.IPs) != 1 || !strings.HasPrefix(r.IPs[0].Address, "10.244.1.") {
@@ -135,32 +160,29 @@ func TestMultusStatic(t *testing.T) {
 		}
 	}
 
-	nd.cnitool(t, "check", net, n, "eth0", menv...).ok(t, "Multus CHECK")
+	p.cnitool(t, "check").ok(t, "Multus CHECK")
 	// STATUS: Multus asks its master, podwire, which asks podwired.
-	nd.cnitool(t, "status", net, n, "eth0", menv...).ok(t, "Multus STATUS")
-	nd.cnitool(t, "del", net, n, "eth0", menv...).ok(t, "Multus DEL")
+	p.cnitool(t, "status").ok(t, "Multus STATUS")
+	p.cnitool(t, "del").ok(t, "Multus DEL")
 	checkMultusGone(t, nd, n, staticDelegates, true)
 	// Multus answers a second DEL itself (no scratch file): 0.
-	nd.cnitool(t, "del", net, n, "eth0", menv...).ok(t, "second Multus DEL")
+	p.cnitool(t, "del").ok(t, "second Multus DEL")
 }
 
 // TestMultusRollback: when a delegate's ADD fails (here memif on a network
 // podwired does not have), Multus DELs the delegates it added before, and
 // nothing of them is left in podwired, the pod or IPAM.
 func TestMultusRollback(t *testing.T) {
-	env(t)
-	nd := newNetDir(t)
 	m := obj(t, readExample(t, "multus/multus-static.conf"))
 	bad := m["delegates"].([]any)[2].(map[string]any)
 	if bad["kind"] != api.KindMemif {
 		t.Fatalf("multus-static.conf's third delegate is %v, want memif", bad)
 	}
 	bad["network"] = "no-such-network"
-	net := nd.install(t, m)
-	n := newNetns(t)
-	menv := multusEnv(t, n, "0000:00:00.0")
+	p := newMultusPod(t, m, "0000:00:00.0")
+	nd, n := p.nd, p.n
 
-	c := nd.cnitool(t, "add", net, n, "eth0", menv...)
+	c := p.cnitool(t, "add")
 	if c.err == nil {
 		t.Fatalf("Multus ADD with a failing delegate succeeded: %s", c.stdout)
 	}
@@ -169,7 +191,7 @@ func TestMultusRollback(t *testing.T) {
 	}
 	checkMultusGone(t, nd, n, staticDelegates, false)
 	// A runtime DELs after a failed ADD.
-	nd.cnitool(t, "del", net, n, "eth0", menv...).ok(t, "Multus DEL after the failed ADD")
+	p.cnitool(t, "del").ok(t, "Multus DEL after the failed ADD")
 	checkMultusGone(t, nd, n, staticDelegates, true)
 }
 
@@ -201,12 +223,10 @@ func TestMultusClusterNetwork(t *testing.T) {
 			network: fmt.Sprint(podwirePlugin(t, conf)["network"]), mode: e.mode, addr: "10.246.0."})
 	}
 	m["delegates"] = delegates
-	nd := newNetDir(t)
-	net := nd.install(t, m)
-	n := newNetns(t)
-	menv := multusEnv(t, n, "")
+	p := newMultusPod(t, m, "")
+	nd, n := p.nd, p.n
 
-	r := parseResult(t, nd.cnitool(t, "add", net, n, "eth0", menv...).ok(t, "Multus ADD").stdout)
+	r := parseResult(t, p.cnitool(t, "add").ok(t, "Multus ADD").stdout)
 	if len(r.Interfaces) != 1 || r.Interfaces[0].Name != "eth0" || len(r.IPs) != 1 || !strings.HasPrefix(r.IPs[0].Address, "10.244.1.") {
 		t.Fatalf("Multus result is not the master's eth0 with an IP: %+v", r)
 	}
@@ -215,10 +235,10 @@ func TestMultusClusterNetwork(t *testing.T) {
 	if out, err := execOut("ip", "netns", "exec", n.name, "cat", "/proc/sys/net/core/somaxconn"); err != nil || strings.TrimSpace(out) != "512" {
 		t.Fatalf("tuning's sysctl in the pod: %q %v", out, err)
 	}
-	nd.cnitool(t, "check", net, n, "eth0", menv...).ok(t, "Multus CHECK")
-	nd.cnitool(t, "del", net, n, "eth0", menv...).ok(t, "Multus DEL")
+	p.cnitool(t, "check").ok(t, "Multus CHECK")
+	p.cnitool(t, "del").ok(t, "Multus DEL")
 	checkMultusGone(t, nd, n, want, true)
-	nd.cnitool(t, "del", net, n, "eth0", menv...).ok(t, "second Multus DEL")
+	p.cnitool(t, "del").ok(t, "second Multus DEL")
 }
 
 // TestMultusGC: Multus forwards GC only to its master, and with its own
@@ -228,19 +248,16 @@ func TestMultusClusterNetwork(t *testing.T) {
 // /var/lib/cni would), it removes the master's eth0 and its lease, and the
 // delegates' attachments stay for DEL or podwired's reconciler.
 func TestMultusGC(t *testing.T) {
-	env(t)
-	nd := newNetDir(t)
-	net := nd.install(t, obj(t, readExample(t, "multus/multus-static.conf")))
-	n := newNetns(t)
-	menv := multusEnv(t, n, "")
+	p := newMultusPod(t, obj(t, readExample(t, "multus/multus-static.conf")), "")
+	nd, n := p.nd, p.n
 
-	nd.cnitool(t, "add", net, n, "eth0", menv...).ok(t, "Multus ADD")
+	p.cnitool(t, "add").ok(t, "Multus ADD")
 	checkMultusAdded(t, n, staticDelegates, false)
-	cache := fmt.Sprintf("/var/lib/cni/results/%s-%s-eth0", net, n.cid)
+	cache := fmt.Sprintf("/var/lib/cni/results/%s-%s-eth0", p.net, n.cid)
 	if err := os.Remove(cache); err != nil {
 		t.Fatalf("cnitool's cache: %v", err)
 	}
-	nd.cnitool(t, "gc", net, n, "eth0", menv...).ok(t, "Multus GC")
+	p.cnitool(t, "gc").ok(t, "Multus GC")
 	if got := podwired.attachments(t, n.cid); len(got) != len(staticDelegates) {
 		t.Fatalf("GC through Multus removed attachments Multus has results for: %v left", got)
 	}
@@ -253,7 +270,7 @@ func TestMultusGC(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	nd.cnitool(t, "gc", net, n, "eth0", menv...).ok(t, "Multus GC without Multus' results")
+	p.cnitool(t, "gc").ok(t, "Multus GC without Multus' results")
 	got := podwired.attachments(t, n.cid)
 	if _, ok := got["eth0"]; ok || len(got) != len(staticDelegates)-1 {
 		t.Fatalf("after GC through Multus podwired has %v, want all but eth0", got)
@@ -262,6 +279,6 @@ func TestMultusGC(t *testing.T) {
 		t.Fatalf("eth0's host-local lease left after GC: %v", l)
 	}
 	// Multus' scratch file still lists the delegates: DEL removes them.
-	nd.cnitool(t, "del", net, n, "eth0", menv...).ok(t, "Multus DEL")
+	p.cnitool(t, "del").ok(t, "Multus DEL")
 	checkMultusGone(t, nd, n, staticDelegates, true)
 }
