@@ -105,14 +105,38 @@ type Attachment struct {
 	SocketMode string `json:"socketMode,omitempty"`
 	// Queues is the number of queue pairs; 0 means 1.
 	Queues int `json:"queues,omitempty"`
+	// Owner names who made the attachment, so that a client cleans up
+	// only its own: the CNI plugin sets its CNI network name (the
+	// configuration's "name"), and its GC and DEL touch only attachments
+	// with that owner. Empty for attachments made by podwired's config or
+	// podwirectl (and by older plugins).
+	Owner string `json:"owner,omitempty"`
+	// MTU is the MTU of both ends of a kernel attachment's veth
+	// (MinMTU..MaxKernelMTU); 0 leaves the kernel's default (1500).
+	// Kind kernel only.
+	MTU int `json:"mtu,omitempty"`
+	// Pod is the pod's identity (its Kubernetes UID) for a vhostuser or
+	// memif attachment. With it the attachment's directory is reachable
+	// at <socketDir>/pods/<Pod>/<IfName>/, one directory per pod that
+	// the pod spec can name (hostPath with subPathExpr $(POD_UID)), so
+	// the socket is <socketDir>/pods/<Pod>/<IfName>/vhost.sock or
+	// memif.sock. Without it: <socketDir>/<hash>/.
+	Pod string `json:"pod,omitempty"`
+	// PodMount is where the pod mounts <socketDir>/pods/<Pod> (needs
+	// Pod): device-info.json and PodSocketPath then name
+	// <PodMount>/<IfName>/<socket>, the path the pod's app uses.
+	PodMount string `json:"podMount,omitempty"`
 
 	// Status, set by podwired in responses.
-	PortName   string    `json:"portName,omitempty"`
-	PortID     *uint16   `json:"portID,omitempty"` // the DPDK port id, once the port exists
-	SocketPath string    `json:"socketPath,omitempty"`
-	State      string    `json:"state,omitempty"`  // StateUp, StateDown or StateWaiting
-	Reason     string    `json:"reason,omitempty"` // why State is down, if podwired knows
-	CreatedAt  time.Time `json:"createdAt,omitzero"`
+	PortName   string  `json:"portName,omitempty"`
+	PortID     *uint16 `json:"portID,omitempty"`     // the DPDK port id, once the port exists
+	SocketPath string  `json:"socketPath,omitempty"` // the socket's host path
+	// PodSocketPath is the socket's path inside the pod (PodMount set),
+	// else the same as SocketPath.
+	PodSocketPath string    `json:"podSocketPath,omitempty"`
+	State         string    `json:"state,omitempty"`  // StateUp, StateDown or StateWaiting
+	Reason        string    `json:"reason,omitempty"` // why State is down, if podwired knows
+	CreatedAt     time.Time `json:"createdAt,omitzero"`
 }
 
 // Key is "containerID/ifName", for maps and logs.
@@ -120,7 +144,7 @@ func (a Attachment) Key() string { return a.ContainerID + "/" + a.IfName }
 
 // Spec returns a copy of a with the status fields cleared.
 func (a Attachment) Spec() Attachment {
-	a.PortName, a.PortID, a.SocketPath, a.State, a.Reason, a.CreatedAt = "", nil, "", "", "", time.Time{}
+	a.PortName, a.PortID, a.SocketPath, a.PodSocketPath, a.State, a.Reason, a.CreatedAt = "", nil, "", "", "", "", time.Time{}
 	return a
 }
 
@@ -188,6 +212,14 @@ func (a Attachment) SpecDiff(b Attachment) string {
 		return FieldSocketMode
 	case a.Queues != b.Queues:
 		return FieldQueues
+	case a.Owner != b.Owner:
+		return FieldOwner
+	case a.MTU != b.MTU:
+		return FieldMTU
+	case a.Pod != b.Pod:
+		return FieldPod
+	case a.PodMount != b.PodMount:
+		return FieldPodMount
 	}
 	return ""
 }

@@ -28,6 +28,10 @@ const (
 	FieldOwnerGID         = "ownerGID"
 	FieldSocketMode       = "socketMode"
 	FieldQueues           = "queues"
+	FieldOwner            = "owner"
+	FieldMTU              = "mtu"
+	FieldPod              = "pod"
+	FieldPodMount         = "podMount"
 )
 
 // Limits enforced by Validate.
@@ -44,6 +48,20 @@ const (
 	// checks the full path.
 	MaxSocketPathLen = 107
 	maxPathLen       = 4095
+	// MaxOwnerLen bounds Owner (a CNI network name).
+	MaxOwnerLen = 253
+	// MinMTU and MaxKernelMTU bound a kernel attachment's MTU. The host
+	// end's net_af_packet copies each frame into one of podwired's mbufs
+	// (2 KiB data room, no scatter), so podwired does not take jumbo
+	// frames from a kernel pod.
+	MinMTU       = 68
+	MaxKernelMTU = 1500
+	// longestSocketName is the longest socket file name ("memif.sock"):
+	// PodMount + "/" + IfName + "/" + it must fit sun_path.
+	longestSocketName = len("memif.sock")
+	// MaxPodMountLen is the longest PodMount with which every in-pod
+	// socket path fits sun_path, whatever the interface name.
+	MaxPodMountLen = MaxSocketPathLen - 1 - MaxIfNameLen - 1 - longestSocketName
 )
 
 // FieldError is invalid input: Field is the JSON name of the bad field
@@ -141,6 +159,37 @@ func (a Attachment) Validate() error {
 	}
 	if a.Queues < 0 || a.Queues > MaxQueues {
 		return fieldErr(FieldQueues, "%d is out of range: 1..%d", a.Queues, MaxQueues)
+	}
+	if a.Owner != "" {
+		if err := checkToken(FieldOwner, a.Owner, MaxOwnerLen); err != nil {
+			return err
+		}
+	}
+	switch {
+	case a.MTU == 0:
+	case a.Kind != KindKernel:
+		return fieldErr(FieldMTU, "only applies to kind %s (a socket's MTU is the pod app's), not %s", KindKernel, a.Kind)
+	case a.MTU < MinMTU || a.MTU > MaxKernelMTU:
+		return fieldErr(FieldMTU, "%d is out of range: %d..%d (podwired's mbufs take no larger frames from a kernel pod)", a.MTU, MinMTU, MaxKernelMTU)
+	}
+	if a.Pod != "" {
+		if a.Kind == KindKernel {
+			return fieldErr(FieldPod, "does not apply to kind %s (no socket)", KindKernel)
+		}
+		if err := ValidateName(FieldPod, a.Pod); err != nil {
+			return err
+		}
+	}
+	if a.PodMount != "" {
+		if a.Pod == "" {
+			return fieldErr(FieldPodMount, "needs pod: it is where the pod mounts <socketDir>/pods/<pod>")
+		}
+		if err := CheckAbsPath(a.PodMount, MaxPodMountLen); err != nil {
+			return fieldErr(FieldPodMount, "%s (at most %d bytes, so that <podMount>/<ifName>/memif.sock fits a unix socket path)", err, MaxPodMountLen)
+		}
+		if strings.ContainsAny(a.PodMount, ",=\"' \t\n") {
+			return fieldErr(FieldPodMount, "%q contains a character DPDK devargs cannot carry (comma, '=', quote or whitespace)", a.PodMount)
+		}
 	}
 	return nil
 }

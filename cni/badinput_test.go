@@ -30,6 +30,14 @@ func TestBadInput(t *testing.T) {
 		}
 		return mustJSON(t, c)
 	}
+	// native is a valid native-mode configuration with over applied.
+	native := func(over map[string]any) string {
+		c := map[string]any{"kind": "kernel", "ipam": map[string]any{"type": "host-local", "subnet": "10.250.97.0/24", "dataDir": dataDir},
+			"capabilities": map[string]bool{"io.kubernetes.cri.pod-annotations": true},
+			"networks":     map[string]any{"dpdk": map[string]any{"kind": "memif"}}}
+		maps.Copy(c, over)
+		return good(c)
+	}
 	env := func(over map[string]string) map[string]string {
 		e := map[string]string{"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "bad1", "CNI_NETNS": netns.Path(), "CNI_IFNAME": "net1"}
 		maps.Copy(e, over)
@@ -89,6 +97,30 @@ func TestBadInput(t *testing.T) {
 		{"unknown CNI_COMMAND", env(map[string]string{"CNI_COMMAND": "MOVE"}), good(nil), types.ErrInvalidEnvironmentVariables, "MOVE"},
 		{"CHECK without prevResult", env(map[string]string{"CNI_COMMAND": "CHECK"}), good(nil), types.ErrInvalidNetworkConfig, "prevResult"},
 		{"GC below 1.1.0", env(map[string]string{"CNI_COMMAND": "GC"}), good(map[string]any{"cniVersion": "1.0.0"}), types.ErrIncompatibleCNIVersion, "does not allow GC"},
+		// The native multi-interface mode's configuration.
+		{"networks not an object", nil, native(map[string]any{"networks": "dpdk"}), types.ErrInvalidNetworkConfig, `"networks": want an object`},
+		{"networks empty", nil, native(map[string]any{"networks": map[string]any{}}), types.ErrInvalidNetworkConfig, `"networks": empty`},
+		{"networks entry not an object", nil, native(map[string]any{"networks": map[string]any{"dpdk": 5}}), types.ErrInvalidNetworkConfig, `"networks": want an object`},
+		{"networks with a socket primary", nil, native(map[string]any{"kind": "memif"}), types.ErrInvalidNetworkConfig, `needs kind "kernel"`},
+		{"networks without ipam", nil, native(map[string]any{"ipam": nil}), types.ErrInvalidNetworkConfig, `needs "ipam"`},
+		{"networks without the annotations capability", nil, native(map[string]any{"capabilities": map[string]bool{"mac": true}}), types.ErrInvalidNetworkConfig, `io.kubernetes.cri.pod-annotations`},
+		{"networks name not DNS-1123", nil, native(map[string]any{"networks": map[string]any{"Dpdk": map[string]any{"kind": "memif"}}}), types.ErrInvalidNetworkConfig, `"networks.Dpdk"`},
+		{"networks name with two slashes", nil, native(map[string]any{"networks": map[string]any{"a/b/c": map[string]any{"kind": "memif"}}}), types.ErrInvalidNetworkConfig, `"networks.a/b/c"`},
+		{"networks entry without kind", nil, native(map[string]any{"networks": map[string]any{"dpdk": map[string]any{"network": "x"}}}), types.ErrInvalidNetworkConfig, `"networks.dpdk.kind": required`},
+		{"networks entry unknown field", nil, native(map[string]any{"networks": map[string]any{"dpdk": map[string]any{"kind": "memif", "podMount": "/x"}}}), types.ErrInvalidNetworkConfig, `"networks.dpdk.podMount": unknown field`},
+		{"networks entry wrong type", nil, native(map[string]any{"networks": map[string]any{"dpdk": map[string]any{"kind": "memif", "queues": "2"}}}), types.ErrInvalidNetworkConfig, `"networks.dpdk.queues": want an integer`},
+		{"networks entry vhostMode on memif", nil, native(map[string]any{"networks": map[string]any{"dpdk": map[string]any{"kind": "memif", "vhostMode": "server"}}}), types.ErrInvalidNetworkConfig, `"networks.dpdk.vhostMode": only applies`},
+		{"networks entry kernel mtu too big", nil, native(map[string]any{"networks": map[string]any{"side": map[string]any{"kind": "kernel", "mtu": 9000}}}), types.ErrInvalidNetworkConfig, `"networks.side.mtu": 9000`},
+		{"networks entry bad podwired network name", nil, native(map[string]any{"networks": map[string]any{"dpdk": map[string]any{"kind": "memif", "network": "a b"}}}), types.ErrInvalidNetworkConfig, `"networks.dpdk.network"`},
+		{"pod annotations not strings", nil, native(map[string]any{"runtimeConfig": map[string]any{"io.kubernetes.cri.pod-annotations": map[string]any{"k8s.v1.cni.cncf.io/networks": []string{"dpdk"}}}}), types.ErrInvalidNetworkConfig, `"runtimeConfig.io.kubernetes.cri.pod-annotations": want an object of strings`},
+		// Owner, MTU and the per-pod socket directory.
+		{"podMount relative", nil, good(map[string]any{"podMount": "var/run/podwire"}), types.ErrInvalidNetworkConfig, `"podMount": "var/run/podwire" is not an absolute path`},
+		{"podMount too long", nil, good(map[string]any{"podMount": "/" + strings.Repeat("m", 80)}), types.ErrInvalidNetworkConfig, `"podMount"`},
+		{"podMount with a comma", nil, good(map[string]any{"podMount": "/var/run/a,b"}), types.ErrInvalidNetworkConfig, `"podMount": "/var/run/a,b" contains a character`},
+		{"podMount not a string", nil, good(map[string]any{"podMount": true}), types.ErrInvalidNetworkConfig, `"podMount": want a string`},
+		{"kernel mtu not a number", nil, good(map[string]any{"kind": "kernel", "mtu": "1400"}), types.ErrInvalidNetworkConfig, `"mtu": want an integer`},
+		{"K8S_POD_UID not a name", env(map[string]string{"CNI_ARGS": "IgnoreUnknown=1;K8S_POD_UID=a/../../b"}), good(nil), types.ErrInvalidEnvironmentVariables, "CNI_ARGS: K8S_POD_UID"},
+		{"K8S_POD_UID too long for a socket path", env(map[string]string{"CNI_ARGS": "K8S_POD_UID=" + strings.Repeat("u", 63)}), good(nil), types.ErrInvalidEnvironmentVariables, "CNI_ARGS: ADD: podwired"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

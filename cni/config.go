@@ -22,30 +22,56 @@ const (
 	DefaultSocket  = api.DefaultSocket
 )
 
-// MTU bounds. A kernel attachment's pod end is a veth whose host end
-// podwired creates with the kernel's default MTU of 1500; the API has no
-// MTU yet, so a larger pod MTU would have frames dropped at the host end.
+// MTU bounds. A kernel attachment's MTU is set on both ends of its veth;
+// the host end's af_packet copies each frame into one of podwired's 2 KiB
+// mbufs, so podwired takes no jumbo frames from a kernel pod
+// (api.MaxKernelMTU). A socket's MTU is the pod app's; podwire only
+// reports it.
 const (
-	MinMTU       = 68
+	MinMTU       = api.MinMTU
 	MaxMTU       = 9216
-	MaxKernelMTU = 1500
+	MaxKernelMTU = api.MaxKernelMTU
 )
 
-// NetConf is the network configuration of one podwire attachment: the
-// plugin's entry in a conflist, or a NetworkAttachmentDefinition's
-// spec.config. docs/cni.md describes every field.
+// NetConf is the network configuration of podwire: the plugin's entry in
+// a conflist, or a NetworkAttachmentDefinition's spec.config.
+// docs/cni.md describes every field.
 type NetConf struct {
 	types.PluginConf
+	// AttachConf is the attachment for CNI_IFNAME.
+	AttachConf
 
+	// PodwiredSocket is podwired's control API socket; DefaultSocket if
+	// empty.
+	PodwiredSocket string `json:"podwiredSocket,omitempty"`
+	// PodMount is where pods mount their per-pod socket directory
+	// (<socketDir>/pods/<K8S_POD_UID>); device-info then names the
+	// socket as the pod sees it. Empty: host paths.
+	PodMount string `json:"podMount,omitempty"`
+	// Networks turns on the native multi-interface mode: the networks a
+	// pod may request in its k8s.v1.cni.cncf.io/networks annotation, by
+	// name ("name" or "namespace/name"), each an attachment of its own.
+	Networks map[string]*AttachConf `json:"networks,omitempty"`
+
+	RuntimeConfig RuntimeConfig `json:"runtimeConfig,omitempty"`
+
+	// LegacyAttachments is the GC key of the spec-v1.1.0 tag
+	// ("cni.dev/attachments"); libcni sends it next to
+	// cni.dev/valid-attachments.
+	LegacyAttachments []types.GCAttachment `json:"cni.dev/attachments,omitempty"`
+
+	rawIPAM bool // "ipam" was given
+}
+
+// AttachConf is what one attachment asks of podwired: the top-level
+// fields for CNI_IFNAME, and each entry of "networks".
+type AttachConf struct {
 	// Kind is how the attachment is carried: api.KindVhostUser,
 	// api.KindMemif or api.KindKernel. Required.
 	Kind string `json:"kind"`
 	// Network is the podwired network (bridge domain); DefaultNetwork if
-	// empty.
+	// empty (in "networks": the entry's name).
 	Network string `json:"network,omitempty"`
-	// PodwiredSocket is podwired's control API socket; DefaultSocket if
-	// empty.
-	PodwiredSocket string `json:"podwiredSocket,omitempty"`
 	// VhostMode is podwired's vhost-user role (vhostuser only):
 	// api.VhostClient (the default; the pod's DPDK app is the server) or
 	// api.VhostServer.
@@ -57,18 +83,10 @@ type NetConf struct {
 	SocketMode string `json:"socketMode,omitempty"`
 	// Queues is the number of queue pairs (1..16); 0 means 1.
 	Queues int `json:"queues,omitempty"`
-	// MTU is the pod interface's MTU: set on the netdev for kind kernel,
-	// reported in 1.1 results for every kind. 0 leaves the default.
+	// MTU is the pod interface's MTU: set on both ends of the veth for
+	// kind kernel, reported in 1.1 results for every kind. 0 leaves the
+	// default.
 	MTU int `json:"mtu,omitempty"`
-
-	RuntimeConfig RuntimeConfig `json:"runtimeConfig,omitempty"`
-
-	// LegacyAttachments is the GC key of the spec-v1.1.0 tag
-	// ("cni.dev/attachments"); libcni sends it next to
-	// cni.dev/valid-attachments.
-	LegacyAttachments []types.GCAttachment `json:"cni.dev/attachments,omitempty"`
-
-	rawIPAM bool // "ipam" was given
 
 	ownerUID *int
 	ownerGID *int
@@ -82,20 +100,36 @@ type RuntimeConfig struct {
 	CNIDeviceInfoFile string `json:"CNIDeviceInfoFile,omitempty"`
 	// MAC is the pod interface's MAC (capability "mac").
 	MAC string `json:"mac,omitempty"`
+	// PodAnnotations are the pod's annotations (capability
+	// "io.kubernetes.cri.pod-annotations", from containerd or CRI-O);
+	// the native multi-interface mode reads k8s.v1.cni.cncf.io/networks.
+	PodAnnotations map[string]string `json:"io.kubernetes.cri.pod-annotations,omitempty"`
 }
 
-// ourFields are the top-level keys podwire defines, with a description of
-// the JSON type for error messages.
-var ourFields = map[string]string{
-	"kind":           "a string",
-	"network":        "a string",
-	"podwiredSocket": "a string",
-	"vhostMode":      "a string",
-	"socketOwner":    "a string",
-	"socketMode":     "a string",
-	"queues":         "an integer",
-	"mtu":            "an integer",
+// attachFields are the keys of an AttachConf, with a description of the
+// JSON type for error messages.
+var attachFields = map[string]string{
+	"kind":        "a string",
+	"network":     "a string",
+	"vhostMode":   "a string",
+	"socketOwner": "a string",
+	"socketMode":  "a string",
+	"queues":      "an integer",
+	"mtu":         "an integer",
 }
+
+// ourFields are the top-level keys podwire defines.
+var ourFields = func() map[string]string {
+	m := map[string]string{
+		"podwiredSocket": "a string",
+		"podMount":       "a string",
+		"networks":       "an object",
+	}
+	for k, v := range attachFields {
+		m[k] = v
+	}
+	return m
+}()
 
 // otherFields are top-level keys that the CNI spec, its conventions,
 // libcni or Multus may put into a plugin's configuration. podwire accepts
@@ -223,7 +257,7 @@ func unknownField(k string) *ConfigError {
 	return cfgErr(k, "unknown field; podwire's fields are %s", strings.Join(sortedKeys(ourFields), ", "))
 }
 
-func sortedKeys(m map[string]string) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
@@ -235,25 +269,72 @@ func sortedKeys(m map[string]string) []string {
 func decodeField(k, want string, raw json.RawMessage, conf *NetConf) error {
 	var dst any
 	switch k {
-	case "kind":
-		dst = &conf.Kind
-	case "network":
-		dst = &conf.Network
 	case "podwiredSocket":
 		dst = &conf.PodwiredSocket
-	case "vhostMode":
-		dst = &conf.VhostMode
-	case "socketOwner":
-		dst = &conf.SocketOwner
-	case "socketMode":
-		dst = &conf.SocketMode
-	case "queues":
-		dst = &conf.Queues
-	case "mtu":
-		dst = &conf.MTU
+	case "podMount":
+		dst = &conf.PodMount
+	case "networks":
+		return decodeNetworks(raw, conf)
+	default:
+		return conf.AttachConf.decodeField("", k, want, raw)
 	}
 	if err := json.Unmarshal(raw, dst); err != nil {
 		return cfgErr(k, "want %s, got %s", want, jsonKind(raw))
+	}
+	return nil
+}
+
+// decodeField decodes the AttachConf key k; prefix starts the field's
+// name in errors.
+func (ac *AttachConf) decodeField(prefix, k, want string, raw json.RawMessage) error {
+	var dst any
+	switch k {
+	case "kind":
+		dst = &ac.Kind
+	case "network":
+		dst = &ac.Network
+	case "vhostMode":
+		dst = &ac.VhostMode
+	case "socketOwner":
+		dst = &ac.SocketOwner
+	case "socketMode":
+		dst = &ac.SocketMode
+	case "queues":
+		dst = &ac.Queues
+	case "mtu":
+		dst = &ac.MTU
+	default:
+		return cfgErr(prefix+k, "unknown field; an attachment's fields are %s", strings.Join(sortedKeys(attachFields), ", "))
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return cfgErr(prefix+k, "want %s, got %s", want, jsonKind(raw))
+	}
+	return nil
+}
+
+// decodeNetworks decodes "networks": an object of AttachConf objects.
+func decodeNetworks(raw json.RawMessage, conf *NetConf) error {
+	var m map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return cfgErr("networks", "want an object of {\"<network name>\": {\"kind\": ...}}, got %s", jsonKind(raw))
+	}
+	conf.Networks = make(map[string]*AttachConf, len(m))
+	for name, fields := range m {
+		prefix := "networks." + name + "."
+		if fields == nil {
+			return cfgErr("networks."+name, "want an object with at least \"kind\"")
+		}
+		ac := &AttachConf{}
+		for _, k := range sortedKeys(fields) {
+			raw := fields[k]
+			if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+				continue
+			}
+			if err := ac.decodeField(prefix, k, attachFields[k], raw); err != nil {
+				return err
+			}
+		}
+		conf.Networks[name] = ac
 	}
 	return nil
 }
@@ -271,6 +352,11 @@ func decodeRuntimeConfig(raw json.RawMessage, rc *RuntimeConfig) error {
 	if v, ok := m["mac"]; ok {
 		if err := json.Unmarshal(v, &rc.MAC); err != nil {
 			return cfgErr("runtimeConfig.mac", "want a string, got %s", jsonKind(v))
+		}
+	}
+	if v, ok := m[PodAnnotationsCapability]; ok {
+		if err := json.Unmarshal(v, &rc.PodAnnotations); err != nil {
+			return cfgErr("runtimeConfig."+PodAnnotationsCapability, "want an object of strings, got %s", jsonKind(v))
 		}
 	}
 	return nil
@@ -312,21 +398,11 @@ func jsonKind(raw json.RawMessage) string {
 }
 
 func (c *NetConf) validate() error {
-	switch c.Kind {
-	case api.KindVhostUser, api.KindMemif, api.KindKernel:
-	case "":
-		return cfgErr("kind", "required: %q, %q or %q", api.KindVhostUser, api.KindMemif, api.KindKernel)
-	default:
-		return cfgErr("kind", "%q is not %q, %q or %q", c.Kind, api.KindVhostUser, api.KindMemif, api.KindKernel)
-	}
 	if c.Type == "" {
 		return cfgErr("type", "required")
 	}
-	if c.Network == "" {
-		c.Network = DefaultNetwork
-	}
-	if err := api.ValidateName("network", c.Network); err != nil {
-		return cfgErr("network", "%s", strings.TrimPrefix(err.Error(), "network: "))
+	if err := c.AttachConf.validate("", DefaultNetwork); err != nil {
+		return err
 	}
 	if c.PodwiredSocket == "" {
 		c.PodwiredSocket = DefaultSocket
@@ -334,66 +410,154 @@ func (c *NetConf) validate() error {
 	if err := api.CheckAbsPath(c.PodwiredSocket, api.MaxSocketPathLen); err != nil {
 		return cfgErr("podwiredSocket", "%s", err)
 	}
-	switch {
-	case c.VhostMode == "":
-		if c.Kind == api.KindVhostUser {
-			c.VhostMode = api.VhostClient
+	if c.PodMount != "" {
+		probe := api.Attachment{ContainerID: "c", IfName: "i", Network: "n", Kind: api.KindMemif, Pod: "p", PodMount: c.PodMount}
+		if err := probe.Validate(); err != nil {
+			var fe *api.FieldError
+			if errors.As(err, &fe) {
+				return cfgErr("podMount", "%s", fe.Message)
+			}
+			return cfgErr("podMount", "%v", err)
 		}
-	case c.Kind != api.KindVhostUser:
-		return cfgErr("vhostMode", "only applies to kind %q, not %q", api.KindVhostUser, c.Kind)
-	case c.VhostMode != api.VhostClient && c.VhostMode != api.VhostServer:
-		return cfgErr("vhostMode", "%q is not %q (podwired connects to the pod's socket) or %q (podwired creates the socket)",
-			c.VhostMode, api.VhostClient, api.VhostServer)
-	}
-	if c.SocketOwner != "" {
-		if c.Kind == api.KindKernel {
-			return cfgErr("socketOwner", "does not apply to kind %q (no socket)", c.Kind)
-		}
-		uid, gid, err := parseOwner(c.SocketOwner)
-		if err != nil {
-			return cfgErr("socketOwner", "%s", err)
-		}
-		c.ownerUID, c.ownerGID = uid, gid
-	}
-	if c.SocketMode != "" {
-		if c.Kind == api.KindKernel {
-			return cfgErr("socketMode", "does not apply to kind %q (no socket)", c.Kind)
-		}
-		m, err := api.ParseSocketMode(c.SocketMode)
-		if err != nil {
-			return cfgErr("socketMode", "%s", err)
-		}
-		c.SocketMode = api.FormatSocketMode(m)
-	}
-	if c.Queues < 0 || c.Queues > api.MaxQueues {
-		return cfgErr("queues", "%d is out of range 1..%d (0 or absent: 1)", c.Queues, api.MaxQueues)
-	}
-	switch {
-	case c.MTU == 0:
-	case c.MTU < MinMTU || c.MTU > MaxMTU:
-		return cfgErr("mtu", "%d is out of range %d..%d", c.MTU, MinMTU, MaxMTU)
-	case c.Kind == api.KindKernel && c.MTU > MaxKernelMTU:
-		return cfgErr("mtu", "%d is more than %d: podwired creates the host end of a kernel attachment with MTU %d, so larger frames would be dropped there",
-			c.MTU, MaxKernelMTU, MaxKernelMTU)
 	}
 	if m := c.RuntimeConfig.MAC; m != "" {
-		hw, err := net.ParseMAC(m)
-		switch {
-		case err != nil || len(hw) != 6:
-			return cfgErr("runtimeConfig.mac", "%q is not a MAC address", m)
-		case hw[0]&1 != 0:
-			return cfgErr("runtimeConfig.mac", "%q is a multicast address", m)
-		case bytes.Equal(hw, make([]byte, 6)):
-			return cfgErr("runtimeConfig.mac", "%q is the zero address", m)
+		hw, err := checkMAC(m)
+		if err != nil {
+			return cfgErr("runtimeConfig.mac", "%v", err)
 		}
-		c.RuntimeConfig.MAC = hw.String()
+		c.RuntimeConfig.MAC = hw
 	}
 	if f := c.RuntimeConfig.CNIDeviceInfoFile; f != "" {
 		if err := api.CheckAbsPath(f, 4095); err != nil {
 			return cfgErr("runtimeConfig.CNIDeviceInfoFile", "%s", err)
 		}
 	}
+	return c.validateNetworks()
+}
+
+// validateNetworks checks the native multi-interface mode's settings: the
+// attachment for CNI_IFNAME is the pod's primary interface (kind kernel
+// with IPAM, the pod's IP), the runtime must be asked for the pod's
+// annotations, and every network entry is a valid attachment named as a
+// network in the annotation can be ("name" or "namespace/name", DNS-1123
+// labels).
+func (c *NetConf) validateNetworks() error {
+	if c.Networks == nil {
+		return nil
+	}
+	if len(c.Networks) == 0 {
+		return cfgErr("networks", "empty: list the networks pods may request, or leave it out")
+	}
+	if c.Kind != api.KindKernel {
+		return cfgErr("networks", "the native multi-interface mode needs kind %q for the primary interface (the pod's IP), not %q", api.KindKernel, c.Kind)
+	}
+	if !c.HasIPAM() {
+		return cfgErr("networks", "the native multi-interface mode needs \"ipam\" for the primary interface (the runtime takes the pod's IP from it)")
+	}
+	if !c.Capabilities[PodAnnotationsCapability] {
+		return cfgErr("networks", "needs \"capabilities\": {%q: true}: without it the runtime does not pass the pod's annotations", PodAnnotationsCapability)
+	}
+	for _, name := range sortedKeys(c.Networks) {
+		ns, n, scoped := strings.Cut(name, "/")
+		if !scoped {
+			ns, n = "", name
+		}
+		for _, part := range []string{ns, n} {
+			if (part != "" || scoped) && (len(part) > maxLabel || !dns1123Label.MatchString(part)) {
+				return cfgErr("networks."+name, "%q is not a network name a pod can request: \"<name>\" or \"<namespace>/<name>\", DNS-1123 labels", name)
+			}
+		}
+		if err := c.Networks[name].validate("networks."+name+".", n); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// validate checks ac and fills in defaults; prefix starts each field's
+// name in errors, defaultNetwork is the podwired network if none is named.
+func (ac *AttachConf) validate(prefix, defaultNetwork string) error {
+	switch ac.Kind {
+	case api.KindVhostUser, api.KindMemif, api.KindKernel:
+	case "":
+		return cfgErr(prefix+"kind", "required: %q, %q or %q", api.KindVhostUser, api.KindMemif, api.KindKernel)
+	default:
+		return cfgErr(prefix+"kind", "%q is not %q, %q or %q", ac.Kind, api.KindVhostUser, api.KindMemif, api.KindKernel)
+	}
+	if ac.Network == "" {
+		ac.Network = defaultNetwork
+	}
+	if err := api.ValidateName("network", ac.Network); err != nil {
+		return cfgErr(prefix+"network", "%s", strings.TrimPrefix(err.Error(), "network: "))
+	}
+	switch {
+	case ac.VhostMode == "":
+		if ac.Kind == api.KindVhostUser {
+			ac.VhostMode = api.VhostClient
+		}
+	case ac.Kind != api.KindVhostUser:
+		return cfgErr(prefix+"vhostMode", "only applies to kind %q, not %q", api.KindVhostUser, ac.Kind)
+	case ac.VhostMode != api.VhostClient && ac.VhostMode != api.VhostServer:
+		return cfgErr(prefix+"vhostMode", "%q is not %q (podwired connects to the pod's socket) or %q (podwired creates the socket)",
+			ac.VhostMode, api.VhostClient, api.VhostServer)
+	}
+	if ac.SocketOwner != "" {
+		if ac.Kind == api.KindKernel {
+			return cfgErr(prefix+"socketOwner", "does not apply to kind %q (no socket)", ac.Kind)
+		}
+		uid, gid, err := parseOwner(ac.SocketOwner)
+		if err != nil {
+			return cfgErr(prefix+"socketOwner", "%s", err)
+		}
+		ac.ownerUID, ac.ownerGID = uid, gid
+	}
+	if ac.SocketMode != "" {
+		if ac.Kind == api.KindKernel {
+			return cfgErr(prefix+"socketMode", "does not apply to kind %q (no socket)", ac.Kind)
+		}
+		m, err := api.ParseSocketMode(ac.SocketMode)
+		if err != nil {
+			return cfgErr(prefix+"socketMode", "%s", err)
+		}
+		ac.SocketMode = api.FormatSocketMode(m)
+	}
+	if ac.Queues < 0 || ac.Queues > api.MaxQueues {
+		return cfgErr(prefix+"queues", "%d is out of range 1..%d (0 or absent: 1)", ac.Queues, api.MaxQueues)
+	}
+	switch {
+	case ac.MTU == 0:
+	case ac.MTU < MinMTU || ac.MTU > MaxMTU:
+		return cfgErr(prefix+"mtu", "%d is out of range %d..%d", ac.MTU, MinMTU, MaxMTU)
+	case ac.Kind == api.KindKernel && ac.MTU > MaxKernelMTU:
+		return cfgErr(prefix+"mtu", "%d is more than %d: podwired takes no larger frames from a kernel pod (the host end's af_packet fills one 2 KiB mbuf per frame)",
+			ac.MTU, MaxKernelMTU)
+	}
+	return nil
+}
+
+// checkMAC parses a unicast 6-byte MAC and returns it in canonical form.
+func checkMAC(m string) (string, error) {
+	hw, err := net.ParseMAC(m)
+	switch {
+	case err != nil || len(hw) != 6:
+		return "", fmt.Errorf("%q is not a MAC address", m)
+	case hw[0]&1 != 0:
+		return "", fmt.Errorf("%q is a multicast address", m)
+	case bytes.Equal(hw, make([]byte, 6)):
+		return "", fmt.Errorf("%q is the zero address", m)
+	}
+	return hw.String(), nil
+}
+
+// validIfName checks an interface name as podwired does, returning the
+// message without the field.
+func validIfName(name string) error {
+	err := api.ValidateIfName(name)
+	var fe *api.FieldError
+	if errors.As(err, &fe) {
+		return errors.New(fe.Message)
+	}
+	return err
 }
 
 // parseOwner parses "UID", "UID:GID" or ":GID".
@@ -427,21 +591,36 @@ func parseOwner(s string) (uid, gid *int, err error) {
 }
 
 // Attachment is the podwired attachment this configuration asks for, for
-// the pod interface (containerID, ifName) in netns.
+// the pod interface (containerID, ifName) in netns of a pod given no
+// identity (CNI_ARGS without K8S_POD_UID).
 func (c *NetConf) Attachment(containerID, ifName, netns string) api.Attachment {
-	return api.Attachment{
+	return c.attachment(&c.AttachConf, containerID, ifName, netns, PodArgs{}, c.RuntimeConfig.MAC)
+}
+
+// attachment is the podwired attachment that ac asks for, owned by this
+// CNI network; pod and the config's podMount place a socket kind's
+// directory in the pod's directory; mac overrides none if empty.
+func (c *NetConf) attachment(ac *AttachConf, containerID, ifName, netns string, pod PodArgs, mac string) api.Attachment {
+	a := api.Attachment{
 		ContainerID: containerID,
 		IfName:      ifName,
-		Network:     c.Network,
-		Kind:        c.Kind,
-		VhostMode:   c.VhostMode,
-		MAC:         c.RuntimeConfig.MAC,
+		Network:     ac.Network,
+		Kind:        ac.Kind,
+		VhostMode:   ac.VhostMode,
+		MAC:         mac,
 		Netns:       netns,
-		OwnerUID:    c.ownerUID,
-		OwnerGID:    c.ownerGID,
-		SocketMode:  c.SocketMode,
-		Queues:      c.Queues,
+		OwnerUID:    ac.ownerUID,
+		OwnerGID:    ac.ownerGID,
+		SocketMode:  ac.SocketMode,
+		Queues:      ac.Queues,
+		Owner:       c.Name,
 	}
+	if ac.Kind == api.KindKernel {
+		a.MTU = ac.MTU
+	} else if pod.UID != "" {
+		a.Pod, a.PodMount = pod.UID, c.PodMount
+	}
+	return a
 }
 
 // HasIPAM says whether the configuration delegates IPAM.

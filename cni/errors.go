@@ -27,7 +27,8 @@ const (
 	ErrCodeCheck uint = 101
 )
 
-// toCNI turns err into a *types.Error: a *ConfigError into code 7, a
+// toCNI turns err into a *types.Error: a *ConfigError or an
+// *AnnotationError into code 7, a
 // *types.Error as it is, anything else into code 999 (internal).
 func toCNI(err error) *types.Error {
 	var te *types.Error
@@ -37,6 +38,10 @@ func toCNI(err error) *types.Error {
 	var ce *ConfigError
 	if errors.As(err, &ce) {
 		return types.NewError(types.ErrInvalidNetworkConfig, ce.Error(), "")
+	}
+	var ae *AnnotationError
+	if errors.As(err, &ae) {
+		return types.NewError(types.ErrInvalidNetworkConfig, ae.Error(), "")
 	}
 	return types.NewError(types.ErrInternal, err.Error(), "")
 }
@@ -51,6 +56,7 @@ var envFields = map[string]string{
 	api.FieldContainerID: "CNI_CONTAINERID",
 	api.FieldIfName:      "CNI_IFNAME",
 	api.FieldNetns:       "CNI_NETNS",
+	api.FieldPod:         "CNI_ARGS", // K8S_POD_UID
 }
 
 // confFields maps api field names to the config fields they come from.
@@ -63,6 +69,9 @@ var confFields = map[string]string{
 	api.FieldOwnerGID:   "socketOwner",
 	api.FieldSocketMode: "socketMode",
 	api.FieldQueues:     "queues",
+	api.FieldMTU:        "mtu",
+	api.FieldOwner:      "name",
+	api.FieldPodMount:   "podMount",
 }
 
 // apiErr turns an error of a podwired call into a CNI error:
@@ -74,7 +83,11 @@ var confFields = map[string]string{
 //   - any other answer: ErrCodePodwired;
 //   - a connection that broke mid-request: code 11 (the call is safe to
 //     repeat).
-func apiErr(what string, err error) *types.Error {
+func apiErr(what string, err error) *types.Error { return apiErrIn("", what, err) }
+
+// apiErrIn is apiErr for an attachment configured by an entry of
+// "networks": prefix ("networks.<name>.") starts config field names.
+func apiErrIn(prefix, what string, err error) *types.Error {
 	if errors.Is(err, api.ErrUnreachable) {
 		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("%s: %v (is podwired running?)", what, err), "")
 	}
@@ -97,7 +110,7 @@ func apiErr(what string, err error) *types.Error {
 			return envErr(v, "%s: podwired: %s", what, msg)
 		}
 		if f, ok := confFields[field]; ok {
-			return types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("podwire config: field %q: %s: podwired: %s", f, what, msg), "")
+			return types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("podwire config: field %q: %s: podwired: %s", prefix+f, what, msg), "")
 		}
 	}
 	if status == http.StatusServiceUnavailable {

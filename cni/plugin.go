@@ -127,9 +127,12 @@ func ipamErr(cmd, plugin string, err error) error {
 // Add is CNI ADD: PUT the attachment to podwired (idempotent), delegate
 // IPAM, set up the pod side of a kernel attachment, hand out device-info
 // for vhostuser and memif, and print the result in the requested version.
-// On error it undoes what it did, the IPAM allocation and the attachment,
-// unless the attachment existed before this call (a repeated ADD): then
-// both are left for DEL.
+// In the native multi-interface mode it then adds every network the pod's
+// annotation requests, each an attachment of its own, and reports them
+// after CNI_IFNAME. On error it undoes what it did, the IPAM allocation
+// and every attachment this call created; attachments that existed before
+// this call (a repeated ADD) are left for DEL, and so is the IPAM
+// allocation then.
 func (p *Plugin) Add(args *skel.CmdArgs) (retErr error) {
 	conf, err := LoadConf(args.StdinData)
 	if err != nil {
@@ -137,6 +140,16 @@ func (p *Plugin) Add(args *skel.CmdArgs) (retErr error) {
 	}
 	if err := checkEnv(args); err != nil {
 		return err
+	}
+	pod, err := parsePodArgs(args.Args)
+	if err != nil {
+		return err
+	}
+	var extras []extraAttachment
+	if conf.Native() {
+		if extras, err = conf.extraAttachments(args.IfName, pod); err != nil {
+			return err
+		}
 	}
 	if conf.HasIPAM() {
 		if err := findIPAM(conf, args.Path); err != nil {
@@ -149,30 +162,48 @@ func (p *Plugin) Add(args *skel.CmdArgs) (retErr error) {
 	c := newClient(conf)
 	defer c.CloseIdleConnections()
 
+	var undo []func()
+	defer func() {
+		if retErr == nil {
+			return
+		}
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}()
+	// put PUTs a and, if this call created it, registers its removal.
 	// Undo only what this call creates: a repeated ADD must not delete
-	// the attachment an earlier ADD made.
-	_, gerr := c.Attachment(ctx, args.ContainerID, args.IfName)
-	existed := gerr == nil
-	if gerr != nil && !errors.Is(gerr, api.ErrNotFound) {
-		return apiErr("ADD", gerr)
-	}
-	att, err := c.PutAttachment(ctx, conf.Attachment(args.ContainerID, args.IfName, args.Netns))
-	if err != nil {
-		return apiErr("ADD", err)
-	}
-	if !existed {
-		defer func() {
-			if retErr == nil {
-				return
-			}
-			dctx, dcancel := p.context()
-			defer dcancel()
-			if derr := c.DeleteAttachment(dctx, args.ContainerID, args.IfName); derr != nil && !errors.Is(derr, api.ErrNotFound) {
-				log.Warn("remove attachment after failed ADD", "err", derr)
-			}
-		}()
+	// the attachments an earlier ADD made.
+	put := func(a api.Attachment, prefix string) (api.Attachment, bool, error) {
+		what := "ADD"
+		if a.IfName != args.IfName {
+			what += " " + a.IfName
+		}
+		_, gerr := c.Attachment(ctx, args.ContainerID, a.IfName)
+		existed := gerr == nil
+		if gerr != nil && !errors.Is(gerr, api.ErrNotFound) {
+			return api.Attachment{}, false, apiErrIn(prefix, what, gerr)
+		}
+		att, err := c.PutAttachment(ctx, a)
+		if err != nil {
+			return api.Attachment{}, false, apiErrIn(prefix, what, err)
+		}
+		if !existed {
+			undo = append(undo, func() {
+				dctx, dcancel := p.context()
+				defer dcancel()
+				if derr := c.DeleteAttachment(dctx, args.ContainerID, a.IfName); derr != nil && !errors.Is(derr, api.ErrNotFound) {
+					log.Warn("remove attachment after failed ADD", "attachment", a.Key(), "err", derr)
+				}
+			})
+		}
+		return att, existed, nil
 	}
 
+	att, existed, err := put(conf.attachment(&conf.AttachConf, args.ContainerID, args.IfName, args.Netns, pod, conf.RuntimeConfig.MAC), "")
+	if err != nil {
+		return err
+	}
 	iface := &current.Interface{Name: args.IfName, Sandbox: args.Netns, Mac: att.MAC, Mtu: conf.MTU}
 	if conf.Kind != api.KindKernel {
 		iface.SocketPath = att.SocketPath
@@ -183,16 +214,16 @@ func (p *Plugin) Add(args *skel.CmdArgs) (retErr error) {
 		if err != nil {
 			return ipamErr("ADD", conf.IPAM.Type, err)
 		}
-		defer func() {
-			// After a repeated ADD the allocation may be the earlier
-			// ADD's (an IPAM plugin that answers a repeat with the same
-			// address): leave it to DEL, like the attachment.
-			if retErr != nil && !existed {
+		// After a repeated ADD the allocation may be the earlier ADD's
+		// (an IPAM plugin that answers a repeat with the same address):
+		// leave it to DEL, like the attachment.
+		if !existed {
+			undo = append(undo, func() {
 				if derr := ipam.ExecDel(conf.IPAM.Type, args.StdinData); derr != nil {
 					log.Warn("release IPAM allocation after failed ADD", "ipam", conf.IPAM.Type, "err", derr)
 				}
-			}
-		}()
+			})
+		}
 		ir, err := current.NewResultFromResult(r)
 		if err != nil {
 			return ipamErr("ADD", conf.IPAM.Type, err)
@@ -224,6 +255,29 @@ func (p *Plugin) Add(args *skel.CmdArgs) (retErr error) {
 				return types.NewError(types.ErrIOFailure, fmt.Sprintf("ADD: runtimeConfig.CNIDeviceInfoFile %s: %v", f, err), "")
 			}
 		}
+	}
+
+	for _, x := range extras {
+		prefix := "networks." + x.sel.Name + "."
+		xa, _, err := put(conf.attachment(x.conf, args.ContainerID, x.ifName, args.Netns, pod, x.sel.MAC), prefix)
+		if err != nil {
+			return err
+		}
+		xi := &current.Interface{Name: x.ifName, Sandbox: args.Netns, Mac: xa.MAC, Mtu: x.conf.MTU}
+		sub := &current.Result{Interfaces: []*current.Interface{xi}, IPs: selectionIPs(x.sel, 0)}
+		if x.conf.Kind == api.KindKernel {
+			if err := setupPodSide(args.Netns, x.ifName, x.conf.MTU, sub); err != nil {
+				return err
+			}
+		} else {
+			xi.SocketPath = xa.SocketPath
+		}
+		for _, ipc := range sub.IPs {
+			ipc.Interface = current.Int(len(res.Interfaces))
+		}
+		res.Interfaces = append(res.Interfaces, xi)
+		res.IPs = append(res.IPs, sub.IPs...)
+		log.Info("attached requested network", "network", x.sel.Namespace+"/"+x.sel.Name, "ifname", x.ifName, "kind", x.conf.Kind)
 	}
 
 	out, err := mergePrev(conf.PrevResult, res)
@@ -280,10 +334,12 @@ func asVersion(r *current.Result, ver string) (types.Result, error) {
 	return r.GetAsVersion(ver)
 }
 
-// Del is CNI DEL: release the IPAM allocation and DELETE the attachment.
-// It needs neither prevResult nor the namespace, and succeeds when the
-// attachment is already gone (a second DEL) and when podwired is not
-// reachable (the attachment is left to podwired's reconciler and to GC).
+// Del is CNI DEL: release the IPAM allocation and DELETE the attachment,
+// in the native multi-interface mode also every other attachment of the
+// container that this CNI network made (its owner). It needs neither
+// prevResult nor the namespace, and succeeds when the attachments are
+// already gone (a second DEL, a partial ADD) and when podwired is not
+// reachable (they are left to podwired's reconciler and to GC).
 func (p *Plugin) Del(args *skel.CmdArgs) error {
 	conf, err := LoadConf(args.StdinData)
 	if err != nil {
@@ -299,17 +355,36 @@ func (p *Plugin) Del(args *skel.CmdArgs) error {
 	defer cancel()
 	c := newClient(conf)
 	defer c.CloseIdleConnections()
-	err = c.DeleteAttachment(ctx, args.ContainerID, args.IfName)
-	var fe *api.FieldError
-	switch {
-	case err == nil, errors.Is(err, api.ErrNotFound):
-	case errors.As(err, &fe):
-		// A key podwired would refuse (say a container ID longer than
-		// 128 characters) has no attachment.
-	case errors.Is(err, api.ErrUnreachable):
-		log.Warn("podwired not reachable; its reconciler or GC removes the attachment", "err", err)
-	default:
-		return apiErr("DEL", err)
+	ifNames := []string{args.IfName}
+	if conf.Native() {
+		atts, err := c.Attachments(ctx)
+		if errors.Is(err, api.ErrUnreachable) {
+			log.Warn("podwired not reachable; its reconciler or GC removes the attachments", "err", err)
+			return nil
+		}
+		if err != nil {
+			return apiErr("DEL", err)
+		}
+		for _, a := range atts {
+			if a.ContainerID == args.ContainerID && a.Owner == conf.Name && a.IfName != args.IfName {
+				ifNames = append(ifNames, a.IfName)
+			}
+		}
+	}
+	for _, ifName := range ifNames {
+		err = c.DeleteAttachment(ctx, args.ContainerID, ifName)
+		var fe *api.FieldError
+		switch {
+		case err == nil, errors.Is(err, api.ErrNotFound):
+		case errors.As(err, &fe):
+			// A key podwired would refuse (say a container ID longer than
+			// 128 characters) has no attachment.
+		case errors.Is(err, api.ErrUnreachable):
+			log.Warn("podwired not reachable; its reconciler or GC removes the attachment", "err", err)
+			return nil
+		default:
+			return apiErr("DEL "+ifName, err)
+		}
 	}
 	if f := conf.RuntimeConfig.CNIDeviceInfoFile; f != "" {
 		if err := removeDeviceInfo(f); err != nil {
@@ -329,6 +404,10 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 		return err
 	}
 	if err := checkEnv(args); err != nil {
+		return err
+	}
+	pod, err := parsePodArgs(args.Args)
+	if err != nil {
 		return err
 	}
 	if conf.PrevResult == nil {
@@ -360,7 +439,7 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 	case err != nil:
 		return apiErr("CHECK", err)
 	}
-	want, got := conf.Attachment(args.ContainerID, args.IfName, args.Netns), att.Spec()
+	want, got := conf.attachment(&conf.AttachConf, args.ContainerID, args.IfName, args.Netns, pod, conf.RuntimeConfig.MAC), att.Spec()
 	if want.MAC == "" {
 		got.MAC = "" // podwired reports the netdev's MAC of a kernel attachment
 	}
@@ -373,12 +452,7 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 	if pi.Mac != "" && att.MAC != "" && !sameMAC(pi.Mac, att.MAC) {
 		return checkErr("prevResult has mac %s for %s, podwired %s", pi.Mac, args.IfName, att.MAC)
 	}
-	var ips []*current.IPConfig
-	for _, ipc := range prev.IPs {
-		if ipc.Interface != nil && *ipc.Interface == idx {
-			ips = append(ips, ipc)
-		}
-	}
+	ips := ipsOf(prev, idx)
 	if conf.Kind == api.KindKernel {
 		if err := checkPodSide(args.Netns, args.IfName, pi.Mac, conf.MTU, ips, prev.Routes); err != nil {
 			return err
@@ -395,6 +469,11 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 			} else if fi.Mode().Type() != os.ModeSocket {
 				return checkErr("%s is not a socket", att.SocketPath)
 			}
+		}
+	}
+	if conf.Native() {
+		if err := checkExtras(ctx, c, conf, args, prev, idx); err != nil {
+			return err
 		}
 	}
 	if conf.HasIPAM() {
@@ -434,13 +513,17 @@ func (p *Plugin) Status(args *skel.CmdArgs) error {
 	return nil
 }
 
-// GC is CNI GC (1.1.0): DELETE every attachment on the configured podwired
-// network that the CNI plugin made (it has a netns) and whose container is
-// in none of cni.dev/valid-attachments (or the legacy cni.dev/attachments),
-// then forward GC to the IPAM plugin. A container that is still valid
-// keeps all its attachments: under Multus only the primary network gets
-// GC, and its list names eth0 alone. It goes on after an error and
-// reports them all.
+// GC is CNI GC (1.1.0): DELETE every attachment that this CNI network made
+// (its owner is the configuration's name) and whose container is in none
+// of cni.dev/valid-attachments (or the legacy cni.dev/attachments), then
+// forward GC to the IPAM plugin. Attachments of other CNI networks are
+// never touched. An attachment without an owner (made by an older plugin)
+// counts as this network's if it is on the configured podwired network
+// and has a netns (attachments made by podwired's config or podwirectl
+// have none). A container that is still valid keeps all its attachments:
+// the runtime lists only CNI_IFNAME, and the native mode's other
+// interfaces belong to it. It goes on after an error and reports them
+// all.
 func (p *Plugin) GC(args *skel.CmdArgs) error {
 	conf, err := LoadConf(args.StdinData)
 	if err != nil {
@@ -463,7 +546,7 @@ func (p *Plugin) GC(args *skel.CmdArgs) error {
 	}
 	var errs []error
 	for _, a := range atts {
-		if a.Network != conf.Network || a.Netns == "" || valid[a.ContainerID] {
+		if !ownedBy(a, conf) || valid[a.ContainerID] {
 			continue
 		}
 		if err := c.DeleteAttachment(ctx, a.ContainerID, a.IfName); err != nil && !errors.Is(err, api.ErrNotFound) {
@@ -481,4 +564,59 @@ func (p *Plugin) GC(args *skel.CmdArgs) error {
 		return types.NewError(ErrCodePodwired, "GC: "+errors.Join(errs...).Error(), "")
 	}
 	return nil
+}
+
+// ownedBy says whether attachment a belongs to the CNI network of conf:
+// its owner is conf's name, or, with no owner (an older plugin's), it is
+// on conf's podwired network and has a netns.
+func ownedBy(a api.Attachment, conf *NetConf) bool {
+	if a.Owner != "" {
+		return a.Owner == conf.Name
+	}
+	return a.Network == conf.Network && a.Netns != ""
+}
+
+// checkExtras is CHECK for the native mode's other interfaces: every
+// interface of prevResult in the pod's namespace besides CNI_IFNAME (at
+// index primary) is an attachment of this CNI network in podwired, not
+// down, with prevResult's socket path, and, for kind kernel, a netdev with
+// prevResult's MAC and addresses.
+func checkExtras(ctx context.Context, c *api.Client, conf *NetConf, args *skel.CmdArgs, prev *current.Result, primary int) error {
+	for i, in := range prev.Interfaces {
+		if i == primary || in.Sandbox != args.Netns {
+			continue
+		}
+		a, err := c.Attachment(ctx, args.ContainerID, in.Name)
+		switch {
+		case errors.Is(err, api.ErrNotFound):
+			return checkErr("podwired has no attachment %s/%s", args.ContainerID, in.Name)
+		case err != nil:
+			return apiErr("CHECK", err)
+		case a.Owner != conf.Name:
+			return checkErr("attachment %s belongs to %q, not to network %q", a.Key(), a.Owner, conf.Name)
+		case a.State == api.StateDown:
+			return checkErr("attachment %s is down: %s", a.Key(), a.Reason)
+		}
+		if a.Kind != api.KindKernel {
+			if in.SocketPath != "" && in.SocketPath != a.SocketPath {
+				return checkErr("prevResult has socketPath %s for %s, podwired %s", in.SocketPath, in.Name, a.SocketPath)
+			}
+			continue
+		}
+		if err := checkPodSide(args.Netns, in.Name, in.Mac, a.MTU, ipsOf(prev, i), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ipsOf are the addresses of prevResult's interface idx.
+func ipsOf(r *current.Result, idx int) []*current.IPConfig {
+	var ips []*current.IPConfig
+	for _, ipc := range r.IPs {
+		if ipc.Interface != nil && *ipc.Interface == idx {
+			ips = append(ips, ipc)
+		}
+	}
+	return ips
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -35,7 +37,8 @@ type Daemon struct {
 
 	mu       sync.Mutex // serializes changes; guards the maps below
 	networks map[string]api.Network
-	atts     map[string]*attachment // by Key
+	atts     map[string]*attachment        // by Key
+	podMgrs  map[string]*vhostuser.Manager // per-pod socket directories, by Pod (poddir.go)
 	uplink   *uplink
 
 	api     *http.Server
@@ -72,7 +75,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (_ *Daemon, err e
 	// d is not the named result: every error return sets that to nil, and
 	// the cleanup below needs the daemon.
 	d := &Daemon{cfg: cfg, log: log, networks: map[string]api.Network{}, atts: map[string]*attachment{},
-		started: time.Now(), served: make(chan error, 2)}
+		podMgrs: map[string]*vhostuser.Manager{}, started: time.Now(), served: make(chan error, 2)}
 	defer func() {
 		if err != nil {
 			d.shutdown(context.Background(), false)
@@ -339,7 +342,7 @@ func (a *attachment) hasPort() bool { return a.vport != nil || a.kport != nil }
 
 func (d *Daemon) createVport(ctx context.Context, att *attachment) error {
 	a := att.spec
-	spec := vhostuser.Spec{ContainerID: a.ContainerID, IfName: a.IfName, Queues: a.Queues}
+	spec := vhostuser.Spec{ContainerID: a.ContainerID, IfName: a.IfName, Queues: a.Queues, PodDir: d.podDirOf(a)}
 	kind := forwarder.KindVhostUser
 	switch a.Kind {
 	case api.KindVhostUser:
@@ -373,8 +376,15 @@ func (d *Daemon) createVport(ctx context.Context, att *attachment) error {
 	if a.MAC != "" {
 		mac, _ = net.ParseMAC(a.MAC)
 	}
-	vp, err := d.vhost.Create(ctx, spec)
+	m, err := d.manager(a)
 	if err != nil {
+		return err
+	}
+	vp, err := m.Create(ctx, spec)
+	if err != nil {
+		if a.Pod != "" {
+			_ = d.unlinkPodDir(a, "")
+		}
 		return err
 	}
 	err = d.eng.AddPort(ctx, forwarder.PortSpec{Name: att.portName, Port: vp.Ethdev(), Kind: kind,
@@ -385,8 +395,17 @@ func (d *Daemon) createVport(ctx context.Context, att *attachment) error {
 			_ = d.eng.RemovePort(ctx, att.portName)
 		}
 	}
+	if err == nil && a.Pod != "" {
+		err = d.linkPodDir(a, vp.Dir())
+		if err != nil {
+			_ = d.eng.RemovePort(ctx, att.portName)
+		}
+	}
 	if err != nil {
 		_ = vp.Close()
+		if a.Pod != "" {
+			_ = d.unlinkPodDir(a, vp.Dir())
+		}
 		return err
 	}
 	att.vport = vp
@@ -405,8 +424,12 @@ func (d *Daemon) removePort(ctx context.Context, att *attachment) error {
 	if err := d.eng.RemovePort(ctx, att.portName); err != nil {
 		return err
 	}
+	dir := att.vport.Dir()
 	err := att.vport.Close()
 	att.vport = nil
+	if att.spec.Pod != "" {
+		err = errors.Join(err, d.unlinkPodDir(att.spec, dir))
+	}
 	return err
 }
 
@@ -443,7 +466,10 @@ func (d *Daemon) status(att *attachment) api.Attachment {
 	}
 	id := uint16(att.vport.Ethdev())
 	a.PortID = &id
-	a.SocketPath = att.vport.PodSocketPath()
+	a.SocketPath, a.PodSocketPath = att.vport.SocketPath(), att.vport.PodSocketPath()
+	if a.Pod != "" {
+		a.SocketPath = filepath.Join(d.podLinkPath(a), socketName(a))
+	}
 	ps, ok := d.eng.Port(att.portName)
 	switch {
 	case ok && ps.Up:

@@ -188,6 +188,12 @@ func (d *Daemon) createKernel(ctx context.Context, att *attachment, restore bool
 		}
 		mac = wantMAC
 	}
+	if err := setMTU(netlink.LinkSetMTU, hostLink, a.MTU); err != nil {
+		return fmt.Errorf("host end %s: %w", host, err)
+	}
+	if err := setMTU(pod.LinkSetMTU, podLink, a.MTU); err != nil {
+		return fmt.Errorf("%s in netns %s: %w", a.IfName, a.Netns, err)
+	}
 	if err := netlink.LinkSetUp(hostLink); err != nil {
 		return fmt.Errorf("set %s up: %w", host, err)
 	}
@@ -210,9 +216,10 @@ func (d *Daemon) createKernel(ctx context.Context, att *attachment, restore bool
 // final name and MAC. Both ends are still down.
 func (d *Daemon) createVeth(a api.Attachment, ns netns.NsHandle, pod *netlink.Handle, host, alias string, mac net.HardwareAddr) (netlink.Link, netlink.Link, error) {
 	attrs := netlink.NewLinkAttrs()
-	attrs.Name = host
+	attrs.Name, attrs.MTU = host, a.MTU
 	veth := netlink.NewVeth(attrs)
 	veth.PeerName, veth.PeerNamespace, veth.PeerHardwareAddr = a.IfName, netlink.NsFd(int(ns)), mac
+	veth.PeerMTU = uint32(a.MTU)
 	if err := netlink.LinkAdd(veth); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return nil, nil, &requestError{http.StatusConflict, api.FieldIfName, fmt.Sprintf("interface %s already exists in netns %s", a.IfName, a.Netns)}
@@ -236,6 +243,20 @@ func (d *Daemon) createVeth(a api.Attachment, ns netns.NsHandle, pod *netlink.Ha
 		return nil, nil, fmt.Errorf("set up veth %s: %w", host, err)
 	}
 	return hostLink, podLink, nil
+}
+
+// setMTU gives link the MTU mtu (0: leave it) with set, unless it has it
+// already: a veth made before, or by an older podwired, gets the spec's MTU
+// on both ends.
+func setMTU(set func(netlink.Link, int) error, link netlink.Link, mtu int) error {
+	if mtu == 0 || link.Attrs().MTU == mtu {
+		return nil
+	}
+	if err := set(link, mtu); err != nil {
+		return fmt.Errorf("set mtu %d: %w", mtu, err)
+	}
+	link.Attrs().MTU = mtu
+	return nil
 }
 
 // disableIPv6 turns IPv6 off on a host end before it comes up, so that it

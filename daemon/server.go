@@ -370,6 +370,10 @@ func (d *Daemon) handleAttachmentPut(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusUnprocessableEntity, api.FieldNetwork, "no network %q", a.Network)
 		return
 	}
+	if err := d.checkPodPaths(a); err != nil {
+		writePortErr(w, key, err)
+		return
+	}
 	if old, ok := d.atts[key]; ok {
 		if f := old.spec.SpecDiff(a); f != "" && !sameKernelMAC(old, a) {
 			writeErr(w, http.StatusConflict, f, "attachment %s exists with a different %s", key, f)
