@@ -58,7 +58,7 @@ func nativeRC(cid, netnsPath, uid, annotation string) *libcni.RuntimeConf {
 		ann[cni.NetworksAnnotation] = annotation
 	}
 	return &libcni.RuntimeConf{ContainerID: cid, NetNS: netnsPath, IfName: "eth0",
-		Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", "team"}, {"K8S_POD_NAME", "p-" + cid}, {"K8S_POD_UID", uid}},
+		Args:           [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", "team"}, {"K8S_POD_NAME", "p-" + cid}, {"K8S_POD_UID", uid}},
 		CapabilityArgs: map[string]any{cni.PodAnnotationsCapability: ann}}
 }
 
