@@ -31,6 +31,7 @@ var toolPkgs = map[string]string{
 	"host-local": "github.com/containernetworking/plugins/plugins/ipam/host-local",
 	"static":     "github.com/containernetworking/plugins/plugins/ipam/static",
 	"tuning":     "github.com/containernetworking/plugins/plugins/meta/tuning",
+	"bridge":     "github.com/containernetworking/plugins/plugins/main/bridge",
 }
 
 var (

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -195,6 +196,26 @@ func TestMultusRollback(t *testing.T) {
 	checkMultusGone(t, nd, n, staticDelegates, true)
 }
 
+// nadDelegates returns every NAD's spec.config, as Multus delegates after
+// a master, and what each should attach (net1, net2, ...).
+func nadDelegates(t testing.TB) ([]any, []delegate) {
+	t.Helper()
+	var (
+		confs []any
+		want  []delegate
+	)
+	for _, e := range examples {
+		if !e.nad {
+			continue
+		}
+		conf := e.load(t)
+		confs = append(confs, conf)
+		want = append(want, delegate{ifName: fmt.Sprintf("net%d", len(confs)), kind: e.kind,
+			network: fmt.Sprint(podwirePlugin(t, conf)["network"]), mode: e.mode, addr: "10.246.0."})
+	}
+	return confs, want
+}
+
 // TestMultusClusterNetwork checks multus/00-multus.conf against the
 // primary conflist and runs it: podwire as Multus' clusterNetwork (eth0),
 // and every NAD's spec.config as a delegate, net1..net4. Without an API
@@ -214,15 +235,9 @@ func TestMultusClusterNetwork(t *testing.T) {
 		t.Fatalf("00-multus.conf confDir %v: Multus finds clusterNetwork by name there, where net.d/10-podwire.conflist is installed", m["confDir"])
 	}
 	delete(m, "clusterNetwork")
-	delegates := []any{primary}
-	want := []delegate{{ifName: "eth0", kind: api.KindKernel, network: "default", addr: "10.244.1."}}
-	for i, e := range examples[1:] {
-		conf := e.load(t)
-		delegates = append(delegates, conf)
-		want = append(want, delegate{ifName: fmt.Sprintf("net%d", i+1), kind: e.kind,
-			network: fmt.Sprint(podwirePlugin(t, conf)["network"]), mode: e.mode, addr: "10.246.0."})
-	}
-	m["delegates"] = delegates
+	nads, want := nadDelegates(t)
+	m["delegates"] = append([]any{primary}, nads...)
+	want = append([]delegate{{ifName: "eth0", kind: api.KindKernel, network: "default", addr: "10.244.1."}}, want...)
 	p := newMultusPod(t, m, "")
 	nd, n := p.nd, p.n
 
@@ -281,4 +296,39 @@ func TestMultusGC(t *testing.T) {
 	// Multus' scratch file still lists the delegates: DEL removes them.
 	p.cnitool(t, "del").ok(t, "Multus DEL")
 	checkMultusGone(t, nd, n, staticDelegates, true)
+}
+
+// TestMultusSecondary: podwire only as Multus' delegates, from the NADs,
+// under another primary CNI: 00-multus.conf with its clusterNetwork
+// replaced by the standard bridge plugin (host-local IPAM, a bridge of the
+// test's own) as the master, the NADs as net1..net4.
+func TestMultusSecondary(t *testing.T) {
+	env(t)
+	_, err := os.Stat(filepath.Join(toolDir, "bridge"))
+	need(t, err == nil, "no bridge plugin in "+toolDir+" (make tools)")
+	m := obj(t, readExample(t, "multus/00-multus.conf"))
+	delete(m, "clusterNetwork")
+	br := unique("pwbr")
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", br).Run() })
+	bridge := map[string]any{"cniVersion": "1.0.0", "name": "cluster", "plugins": []any{map[string]any{
+		"type": "bridge", "bridge": br,
+		"ipam": map[string]any{"type": "host-local", "ranges": [][]map[string]string{{{"subnet": "10.99.0.0/24"}}}},
+	}}}
+	nads, want := nadDelegates(t)
+	m["delegates"] = append([]any{bridge}, nads...)
+	p := newMultusPod(t, m, "")
+	nd, n := p.nd, p.n
+
+	r := parseResult(t, p.cnitool(t, "add").ok(t, "Multus ADD").stdout)
+	if len(r.IPs) != 1 || !strings.HasPrefix(r.IPs[0].Address, "10.99.0.") {
+		t.Fatalf("Multus result is not the bridge master's: %+v", r)
+	}
+	if out := n.ip(t, "-4", "addr", "show", "dev", "eth0"); !strings.Contains(out, " 10.99.0.") {
+		t.Fatalf("eth0 from bridge has no address:\n%s", out)
+	}
+	checkMultusAdded(t, n, want, false)
+	p.cnitool(t, "check").ok(t, "Multus CHECK")
+	p.cnitool(t, "del").ok(t, "Multus DEL")
+	checkMultusGone(t, nd, n, append(want, delegate{ifName: "eth0"}), true)
+	p.cnitool(t, "del").ok(t, "second Multus DEL")
 }
