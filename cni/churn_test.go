@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
+	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/testutils"
 
 	"github.com/podwire/podwire/api"
@@ -23,8 +24,9 @@ const churnFDSlack = 2
 
 // TestChurn: 200 ADD/DEL cycles through libcni, 10 pods at a time (10
 // workers of 20 cycles, each in a fresh network namespace, the kinds
-// mixed: vhostuser in both modes, memif, kernel with host-local), against
-// one podwired. Afterwards podwired holds no attachment, port, socket
+// mixed: vhostuser in both modes, memif, kernel with host-local; every
+// other cycle with a pod UID, so its socket goes into a per-pod
+// directory), against one podwired. Afterwards podwired holds no attachment, port, socket
 // directory, file descriptor or mbuf beyond its idle level, host-local
 // holds no lease and no veth is left, in the pods or on the host.
 func TestChurn(t *testing.T) {
@@ -51,17 +53,28 @@ func TestChurn(t *testing.T) {
 		lists[i] = conflist(t, "1.1.0", "pwchurn-"+k.name, conf)
 	}
 	// cycle ADDs and DELs one attachment of kind k in a namespace of its
-	// own, which it removes afterwards.
-	cycle := func(ctx context.Context, cid string, k int) error {
+	// own, which it removes afterwards. With a pod UID (as containerd
+	// passes it in CNI_ARGS) the socket goes into the per-pod directory.
+	cycle := func(ctx context.Context, cid string, k int, podUID string) error {
 		netns, err := testutils.NewNS()
 		if err != nil {
 			return err
 		}
 		defer removeNS(netns)
 		rc := &libcni.RuntimeConf{ContainerID: cid, NetNS: netns.Path(), IfName: kinds[k].ifName}
-		if _, err := rt.AddNetworkList(ctx, lists[k], rc); err != nil {
+		if podUID != "" {
+			rc.Args = [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_UID", podUID}}
+		}
+		r, err := rt.AddNetworkList(ctx, lists[k], rc)
+		if err != nil {
 			_ = rt.DelNetworkList(ctx, lists[k], rc)
 			return fmt.Errorf("ADD %s (%s): %w", cid, kinds[k].name, err)
+		}
+		if res, err := current.NewResultFromResult(r); err != nil {
+			return err
+		} else if sock := res.Interfaces[0].SocketPath; podUID != "" && sock != "" &&
+			filepath.Dir(sock) != filepath.Join(pw.dir, "s", "pods", podUID, kinds[k].ifName) {
+			return fmt.Errorf("ADD %s (%s) with pod UID %s: socket at %s, not in the pod's directory", cid, kinds[k].name, podUID, sock)
 		}
 		if err := rt.DelNetworkList(ctx, lists[k], rc); err != nil {
 			return fmt.Errorf("DEL %s (%s): %w", cid, kinds[k].name, err)
@@ -72,7 +85,7 @@ func TestChurn(t *testing.T) {
 	// Warm up with one cycle of each kind, so that what podwired opens on
 	// first use (netlink sockets, ...) is part of its idle level.
 	for k := range kinds {
-		if err := cycle(ctxT(t), fmt.Sprintf("%swarm-%d", cidPrefix, k), k); err != nil {
+		if err := cycle(ctxT(t), fmt.Sprintf("%swarm-%d", cidPrefix, k), k, churnPodUID(99, k)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -98,7 +111,11 @@ func TestChurn(t *testing.T) {
 			defer wg.Done()
 			for c := range cycles {
 				k := (w + c) % len(kinds)
-				err := cycle(ctx, fmt.Sprintf("%s%02d-%02d", cidPrefix, w, c), k)
+				uid := "" // every other cycle with a pod UID
+				if c%2 == 1 {
+					uid = churnPodUID(w, c)
+				}
+				err := cycle(ctx, fmt.Sprintf("%s%02d-%02d", cidPrefix, w, c), k, uid)
 				mu.Lock()
 				per[k]++
 				if err != nil {
@@ -168,8 +185,17 @@ func TestChurn(t *testing.T) {
 	if ports, err := pw.client.Ports(ctxT(t)); err != nil || len(ports) != idle.Ports {
 		t.Fatalf("ports after churn: %+v %v", ports, err)
 	}
-	if ents, err := os.ReadDir(filepath.Join(pw.dir, "s")); err != nil || len(ents) != 0 {
-		t.Fatalf("socket directories left: %v %v", dirNames(ents), err)
+	// Nothing under the socket directory but, at most, the empty parent of
+	// the per-pod directories.
+	var left []string
+	err = filepath.WalkDir(filepath.Join(pw.dir, "s"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && p != filepath.Join(pw.dir, "s") && p != filepath.Join(pw.dir, "s", "pods") {
+			left = append(left, p)
+		}
+		return err
+	})
+	if err != nil || len(left) != 0 {
+		t.Errorf("left in the socket directory: %v %v", left, err)
 	}
 	if l := leases(t, dataDir); len(l) != 0 {
 		t.Fatalf("host-local leases left: %v", l)
@@ -177,6 +203,11 @@ func TestChurn(t *testing.T) {
 	if l := hostEnds(t, cidPrefix); len(l) != 0 {
 		t.Fatalf("host ends of veths left: %v", l)
 	}
+}
+
+// churnPodUID is a pod UID for cycle c of worker w.
+func churnPodUID(w, c int) string {
+	return fmt.Sprintf("c4c4%04x-0000-4000-8000-%012x", w, c)
 }
 
 // fdCount counts the open file descriptors of process pid.
