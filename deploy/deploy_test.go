@@ -114,15 +114,43 @@ func checkDeviceInfo(t testing.TB, file string, a api.Attachment, mode string) {
 	ok := di.Version == "1.1.0"
 	switch a.Kind {
 	case api.KindVhostUser:
-		ok = ok && di.Type == "vhost-user" && di.VhostUser != nil && di.VhostUser.Mode == mode && di.VhostUser.Path == a.SocketPath
+		ok = ok && di.Type == "vhost-user" && di.VhostUser != nil && di.VhostUser.Mode == mode && di.VhostUser.Path == a.PodSocketPath
 	case api.KindMemif:
-		ok = ok && di.Type == "memif" && di.Memif != nil && di.Memif.Role == mode && di.Memif.Mode == "ethernet" && di.Memif.Path == a.SocketPath
+		ok = ok && di.Type == "memif" && di.Memif != nil && di.Memif.Role == mode && di.Memif.Mode == "ethernet" && di.Memif.Path == a.PodSocketPath
 	default:
 		ok = false
 	}
 	if !ok {
-		t.Fatalf("device-info %s for %s (socket %s, pod side %q) is wrong:\n%s", file, a.Key(), a.SocketPath, mode, b)
+		t.Fatalf("device-info %s for %s (socket in the pod %s, pod side %q) is wrong:\n%s", file, a.Key(), a.PodSocketPath, mode, b)
 	}
+}
+
+// checkSocket checks a socket attachment of pod n: its socket is in
+// <socketDir>/pods/<pod UID>/<ifName>/, which resolves inside the pod's
+// directory; with podMount, the pod sees the socket at
+// <podMount>/<ifName>/<socket>; device-info next to it names that path.
+func checkSocket(t testing.TB, n *netns, a api.Attachment, podMount, mode string) {
+	t.Helper()
+	podDir := filepath.Join(podwired.socketDir, "pods", n.uid)
+	if a.Pod != n.uid || !strings.HasPrefix(a.SocketPath, podDir+"/") {
+		t.Fatalf("%s: pod %q, socket %s, want pod %s and the socket under %s", a.Key(), a.Pod, a.SocketPath, n.uid, podDir)
+	}
+	// The socket's directory is <podDir>/<ifName>, a link into the pod's
+	// directory (so it resolves inside the pod's mount).
+	if dir := filepath.Join(podDir, a.IfName); filepath.Dir(a.SocketPath) != dir {
+		t.Fatalf("%s: socket %s, want it in %s", a.Key(), a.SocketPath, dir)
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(a.SocketPath)); err != nil || filepath.Dir(dir) != podDir {
+		t.Fatalf("%s resolves to %q (%v), want a directory in %s", filepath.Dir(a.SocketPath), dir, err, podDir)
+	}
+	want := a.SocketPath
+	if podMount != "" {
+		want = filepath.Join(podMount, a.IfName, filepath.Base(a.SocketPath))
+	}
+	if a.PodSocketPath != want {
+		t.Fatalf("%s: socket in the pod %q, want %q", a.Key(), a.PodSocketPath, want)
+	}
+	checkDeviceInfo(t, filepath.Join(filepath.Dir(a.SocketPath), "device-info.json"), a, mode)
 }
 
 // checkAdded checks what one ADD of example e made: the result, podwired's
@@ -152,10 +180,8 @@ func checkAdded(t testing.TB, e example, n *netns, ver string, r result) api.Att
 	if ver == "1.1.0" && r.Interfaces[0].SocketPath != a.SocketPath {
 		t.Fatalf("1.1 result socketPath %q, podwired %q", r.Interfaces[0].SocketPath, a.SocketPath)
 	}
-	if !strings.HasPrefix(a.SocketPath, podwired.socketDir+"/") {
-		t.Fatalf("socket %s is not under podwired's socketDir %s", a.SocketPath, podwired.socketDir)
-	}
-	checkDeviceInfo(t, filepath.Join(filepath.Dir(a.SocketPath), "device-info.json"), a, e.mode)
+	podMount, _ := podwirePlugin(t, e.load(t))["podMount"].(string)
+	checkSocket(t, n, a, podMount, e.mode)
 	return a
 }
 
@@ -169,6 +195,9 @@ func checkGone(t testing.TB, nd *netDir, net string, n *netns, ifName string, a 
 	}
 	if a.SocketPath != "" && exists(filepath.Dir(a.SocketPath)) {
 		t.Fatalf("socket directory %s left", filepath.Dir(a.SocketPath))
+	}
+	if d := filepath.Join(podwired.socketDir, "pods", n.uid); exists(d) {
+		t.Fatalf("the pod's socket directory %s left", d)
 	}
 	if c := fmt.Sprintf("/var/lib/cni/results/%s-%s-%s", net, n.cid, ifName); exists(c) {
 		t.Fatalf("libcni cache %s left", c)
@@ -195,7 +224,7 @@ func TestCnitool(t *testing.T) {
 			net := nd.install(t, m)
 			n := newNetns(t)
 
-			r := parseResult(t, nd.cnitool(t, "add", net, n, e.ifName).ok(t, "cnitool add").stdout)
+			r := parseResult(t, nd.cnitool(t, "add", net, n, e.ifName, n.podArgs()).ok(t, "cnitool add").stdout)
 			a := checkAdded(t, e, n, ver, r)
 			if e.file == "nad/kernel.yaml" {
 				// chained after podwire: tuning got prevResult and set its sysctl in the pod.
@@ -204,18 +233,18 @@ func TestCnitool(t *testing.T) {
 					t.Fatalf("tuning's sysctl in the pod: %q %v", out, err)
 				}
 			}
-			nd.cnitool(t, "check", net, n, e.ifName).ok(t, "cnitool check")
-			nd.cnitool(t, "status", net, n, e.ifName).ok(t, "cnitool status")
+			nd.cnitool(t, "check", net, n, e.ifName, n.podArgs()).ok(t, "cnitool check")
+			nd.cnitool(t, "status", net, n, e.ifName, n.podArgs()).ok(t, "cnitool status")
 			for i := range 2 {
-				nd.cnitool(t, "del", net, n, e.ifName).ok(t, fmt.Sprintf("cnitool del %d", i+1))
+				nd.cnitool(t, "del", net, n, e.ifName, n.podArgs()).ok(t, fmt.Sprintf("cnitool del %d", i+1))
 				checkGone(t, nd, net, n, e.ifName, a)
 			}
 
-			r = parseResult(t, nd.cnitool(t, "add", net, n, e.ifName).ok(t, "cnitool add again").stdout)
+			r = parseResult(t, nd.cnitool(t, "add", net, n, e.ifName, n.podArgs()).ok(t, "cnitool add again").stdout)
 			a = checkAdded(t, e, n, ver, r)
-			nd.cnitool(t, "gc", net, n, e.ifName).ok(t, "cnitool gc")
+			nd.cnitool(t, "gc", net, n, e.ifName, n.podArgs()).ok(t, "cnitool gc")
 			checkGone(t, nd, net, n, e.ifName, a)
-			nd.cnitool(t, "del", net, n, e.ifName).ok(t, "cnitool del after gc")
+			nd.cnitool(t, "del", net, n, e.ifName, n.podArgs()).ok(t, "cnitool del after gc")
 		})
 	}
 }
@@ -235,10 +264,19 @@ type podwiredConfig struct {
 // podSpec is the part of a pod spec the manifests test reads.
 type podSpec struct {
 	Containers []struct {
-		Command      []string `json:"command"`
-		VolumeMounts []struct {
+		Command []string `json:"command"`
+		Env     []struct {
 			Name      string `json:"name"`
-			MountPath string `json:"mountPath"`
+			ValueFrom *struct {
+				FieldRef *struct {
+					FieldPath string `json:"fieldPath"`
+				} `json:"fieldRef"`
+			} `json:"valueFrom"`
+		} `json:"env"`
+		VolumeMounts []struct {
+			Name        string `json:"name"`
+			MountPath   string `json:"mountPath"`
+			SubPathExpr string `json:"subPathExpr"`
 		} `json:"volumeMounts"`
 	} `json:"containers"`
 	Volumes []struct {
@@ -259,8 +297,29 @@ func (ps podSpec) mountsHost(p string) bool {
 		}
 	}
 	for _, m := range ps.Containers[0].VolumeMounts {
-		if hp, ok := hostPaths[m.Name]; ok && hp == m.MountPath && (p == hp || strings.HasPrefix(p, hp+"/")) {
+		if hp, ok := hostPaths[m.Name]; ok && hp == m.MountPath && m.SubPathExpr == "" && (p == hp || strings.HasPrefix(p, hp+"/")) {
 			return true
+		}
+	}
+	return false
+}
+
+// mountsPodDir reports whether the first container mounts its own pod
+// directory, hostPath dir with subPathExpr $(POD_UID) and POD_UID the
+// pod's UID, at mountPath.
+func (ps podSpec) mountsPodDir(dir, mountPath string) bool {
+	uid := false
+	for _, e := range ps.Containers[0].Env {
+		uid = uid || (e.Name == "POD_UID" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.uid")
+	}
+	for _, v := range ps.Volumes {
+		if v.HostPath == nil || v.HostPath.Path != dir {
+			continue
+		}
+		for _, m := range ps.Containers[0].VolumeMounts {
+			if m.Name == v.Name && m.MountPath == mountPath && m.SubPathExpr == "$(POD_UID)" {
+				return uid
+			}
 		}
 	}
 	return false
@@ -326,14 +385,15 @@ func TestManifests(t *testing.T) {
 		}
 	}
 
-	nads := map[string]bool{}
+	nads := map[string]string{} // NAD name -> podMount
 	for _, e := range examples {
-		if p := podwirePlugin(t, e.load(t)); !nets[fmt.Sprint(p["network"])] {
+		p := podwirePlugin(t, e.load(t))
+		if !nets[fmt.Sprint(p["network"])] {
 			t.Fatalf("%s: network %v is not in podwired.yaml's networks %v", e.file, p["network"], nets)
 		}
 		if e.nad {
 			name, _ := nadConfig(t, e.file)
-			nads[name] = true
+			nads[name], _ = p["podMount"].(string)
 		}
 	}
 	var dpdkPod struct {
@@ -346,12 +406,14 @@ func TestManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range strings.Split(dpdkPod.Metadata.Annotations["k8s.v1.cni.cncf.io/networks"], ",") {
-		if name := strings.TrimSpace(s); !nads[name] {
+		name := strings.TrimSpace(s)
+		podMount, ok := nads[name]
+		if !ok {
 			t.Fatalf("pod/dpdk-pod.yaml asks for network %q, which no NAD in nad/ defines (%v)", name, nads)
 		}
-	}
-	if !dpdkPod.Spec.mountsHost(pc.SocketDir) {
-		t.Fatalf("pod/dpdk-pod.yaml does not mount podwired's socketDir %s at the same path", pc.SocketDir)
+		if dir := filepath.Join(pc.SocketDir, "pods"); podMount == "" || !dpdkPod.Spec.mountsPodDir(dir, podMount) {
+			t.Fatalf("pod/dpdk-pod.yaml does not mount its directory under %s (subPathExpr $(POD_UID)) at NAD %s's podMount %q", dir, name, podMount)
+		}
 	}
 
 	// Every example is one of the above; a new file needs a test.

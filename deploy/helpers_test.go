@@ -218,6 +218,13 @@ func (in *instance) attachments(t testing.TB, cid string) map[string]api.Attachm
 type netns struct {
 	name, path string
 	cid        string // cnitool's container ID for it
+	uid        string // the pod's UID (K8S_POD_UID)
+}
+
+// podArgs is the CNI_ARGS a Kubernetes runtime passes for the pod.
+func (n *netns) podArgs() string {
+	return fmt.Sprintf("CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=%s;K8S_POD_INFRA_CONTAINER_ID=%s;K8S_POD_UID=%s",
+		n.name, n.cid, n.uid)
 }
 
 var seq atomic.Int64
@@ -235,7 +242,7 @@ func newNetns(t testing.TB) *netns {
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add %s: %v %s", name, err, out)
 	}
-	n := &netns{name: name, path: "/var/run/netns/" + name}
+	n := &netns{name: name, path: "/var/run/netns/" + name, uid: "uid-" + name}
 	n.cid = cnitoolID(n.path)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

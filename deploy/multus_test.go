@@ -21,8 +21,7 @@ const devinfoDir = "/var/run/k8s.cni.cncf.io/devinfo/cni"
 // that makes Multus hand each delegate a CNIDeviceInfoFile.
 func multusEnv(t testing.TB, n *netns, deviceID string) []string {
 	t.Helper()
-	e := []string{fmt.Sprintf("CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=%s;K8S_POD_INFRA_CONTAINER_ID=%s;K8S_POD_UID=uid-%s",
-		n.name, n.cid, n.name)}
+	e := []string{n.podArgs()}
 	if deviceID != "" {
 		e = append(e, fmt.Sprintf(`CAP_ARGS={"deviceID":%q}`, deviceID))
 	}
@@ -69,7 +68,8 @@ type delegate struct {
 	ifName  string
 	kind    string
 	network string // podwired network
-	mode    string // device-info pod side, socket kinds
+	mode     string // device-info pod side, socket kinds
+	podMount string // socket kinds: the config's podMount
 	name    string // delegate network name (device-info file name)
 	addr    string // kernel: an address prefix the netdev must have
 }
@@ -93,7 +93,7 @@ func checkMultusAdded(t testing.TB, n *netns, want []delegate, devinfo bool) {
 			}
 			continue
 		}
-		checkDeviceInfo(t, filepath.Join(filepath.Dir(a.SocketPath), "device-info.json"), a, d.mode)
+		checkSocket(t, n, a, d.podMount, d.mode)
 		if devinfo {
 			checkDeviceInfo(t, filepath.Join(devinfoDir, d.name+"-"+n.cid+"_"+d.ifName), a, d.mode)
 		}
@@ -120,6 +120,9 @@ func checkMultusGone(t testing.TB, nd *netDir, n *netns, want []delegate, afterD
 	if l, _ := filepath.Glob(filepath.Join(devinfoDir, "*-"+n.cid+"_*")); len(l) != 0 {
 		t.Fatalf("device-info files left: %v", l)
 	}
+	if d := filepath.Join(podwired.socketDir, "pods", n.uid); exists(d) {
+		t.Fatalf("the pod's socket directory %s left", d)
+	}
 	if f := filepath.Join(nd.multusDir, n.cid); afterDel && exists(f) {
 		t.Fatalf("Multus scratch file %s left", f)
 	}
@@ -131,8 +134,8 @@ func checkMultusGone(t testing.TB, nd *netDir, n *netns, want []delegate, afterD
 // staticDelegates is what multus/multus-static.conf attaches.
 var staticDelegates = []delegate{
 	{ifName: "eth0", kind: api.KindKernel, network: "default", addr: "10.244.1."},
-	{ifName: "net1", kind: api.KindVhostUser, network: "dpdk", mode: "server", name: "podwire-vhostuser"},
-	{ifName: "net2", kind: api.KindMemif, network: "dpdk", mode: "slave", name: "podwire-memif"},
+	{ifName: "net1", kind: api.KindVhostUser, network: "dpdk", mode: "server", name: "podwire-vhostuser", podMount: "/run/podwire"},
+	{ifName: "net2", kind: api.KindMemif, network: "dpdk", mode: "slave", name: "podwire-memif", podMount: "/run/podwire"},
 	{ifName: "net3", kind: api.KindKernel, network: "dpdk", addr: "192.168.50.10/24"},
 }
 
@@ -210,8 +213,10 @@ func nadDelegates(t testing.TB) ([]any, []delegate) {
 		}
 		conf := e.load(t)
 		confs = append(confs, conf)
+		pc := podwirePlugin(t, conf)
+		podMount, _ := pc["podMount"].(string)
 		want = append(want, delegate{ifName: fmt.Sprintf("net%d", len(confs)), kind: e.kind,
-			network: fmt.Sprint(podwirePlugin(t, conf)["network"]), mode: e.mode, addr: "10.246.0."})
+			network: fmt.Sprint(pc["network"]), mode: e.mode, podMount: podMount, addr: "10.246.0."})
 	}
 	return confs, want
 }
