@@ -405,8 +405,12 @@ func TestManifests(t *testing.T) {
 	if err := yaml.Unmarshal(readExample(t, "pod/dpdk-pod.yaml"), &dpdkPod); err != nil {
 		t.Fatal(err)
 	}
+	native := podwirePlugin(t, obj(t, readExample(t, "native/10-podwire.conflist")))
 	for _, s := range strings.Split(dpdkPod.Metadata.Annotations["k8s.v1.cni.cncf.io/networks"], ",") {
 		name := strings.TrimSpace(s)
+		if nc, ok := native["networks"].(map[string]any)[name].(map[string]any); !ok || native["podMount"] != nads[name] || !nets[fmt.Sprint(nc["network"])] {
+			t.Fatalf("pod/dpdk-pod.yaml asks for network %q: native/10-podwire.conflist must offer it like the NAD (podMount %q, a podwired network)", name, nads[name])
+		}
 		podMount, ok := nads[name]
 		if !ok {
 			t.Fatalf("pod/dpdk-pod.yaml asks for network %q, which no NAD in nad/ defines (%v)", name, nads)
@@ -419,7 +423,7 @@ func TestManifests(t *testing.T) {
 	// Every example is one of the above; a new file needs a test.
 	tested := map[string]bool{"podwired/podwired.yaml": true, "podwired/podwired.service": true,
 		"kubernetes/podwire.yaml": true, "pod/dpdk-pod.yaml": true,
-		"multus/00-multus.conf": true, "multus/multus-static.conf": true}
+		"multus/00-multus.conf": true, "multus/multus-static.conf": true, "native/10-podwire.conflist": true}
 	for _, e := range examples {
 		tested[e.file] = true
 	}

@@ -100,11 +100,11 @@ func checkMultusAdded(t testing.TB, n *netns, want []delegate, devinfo bool) {
 	}
 }
 
-// checkMultusGone checks that a Multus DEL (or a failed ADD) left nothing:
+// checkPodGone checks that a DEL (or a failed Multus ADD) left nothing:
 // no attachment, netdev, lease, device-info file or libcni cache, and, if
 // afterDel, no Multus scratch file (Multus writes it before the first
 // delegate's ADD and removes it on DEL, also after a failed ADD).
-func checkMultusGone(t testing.TB, nd *netDir, n *netns, want []delegate, afterDel bool) {
+func checkPodGone(t testing.TB, nd *netDir, n *netns, want []delegate, afterDel bool) {
 	t.Helper()
 	if l := podwired.attachments(t, n.cid); len(l) != 0 {
 		t.Fatalf("podwired still has %+v", l)
@@ -168,7 +168,7 @@ func TestMultusStatic(t *testing.T) {
 	// STATUS: Multus asks its master, podwire, which asks podwired.
 	p.cnitool(t, "status").ok(t, "Multus STATUS")
 	p.cnitool(t, "del").ok(t, "Multus DEL")
-	checkMultusGone(t, nd, n, staticDelegates, true)
+	checkPodGone(t, nd, n, staticDelegates, true)
 	// Multus answers a second DEL itself (no scratch file): 0.
 	p.cnitool(t, "del").ok(t, "second Multus DEL")
 }
@@ -193,10 +193,10 @@ func TestMultusRollback(t *testing.T) {
 	if !strings.Contains(c.stdout+c.stderr, `no network "no-such-network"`) {
 		t.Fatalf("Multus ADD failed without podwire's reason:\nstdout: %s\nstderr: %s", c.stdout, c.stderr)
 	}
-	checkMultusGone(t, nd, n, staticDelegates, false)
+	checkPodGone(t, nd, n, staticDelegates, false)
 	// A runtime DELs after a failed ADD.
 	p.cnitool(t, "del").ok(t, "Multus DEL after the failed ADD")
-	checkMultusGone(t, nd, n, staticDelegates, true)
+	checkPodGone(t, nd, n, staticDelegates, true)
 }
 
 // nadDelegates returns every NAD's spec.config, as Multus delegates after
@@ -257,7 +257,7 @@ func TestMultusClusterNetwork(t *testing.T) {
 	}
 	p.cnitool(t, "check").ok(t, "Multus CHECK")
 	p.cnitool(t, "del").ok(t, "Multus DEL")
-	checkMultusGone(t, nd, n, want, true)
+	checkPodGone(t, nd, n, want, true)
 	p.cnitool(t, "del").ok(t, "second Multus DEL")
 }
 
@@ -300,7 +300,7 @@ func TestMultusGC(t *testing.T) {
 	}
 	// Multus' scratch file still lists the delegates: DEL removes them.
 	p.cnitool(t, "del").ok(t, "Multus DEL")
-	checkMultusGone(t, nd, n, staticDelegates, true)
+	checkPodGone(t, nd, n, staticDelegates, true)
 }
 
 // TestMultusSecondary: podwire only as Multus' delegates, from the NADs,
@@ -334,6 +334,6 @@ func TestMultusSecondary(t *testing.T) {
 	checkMultusAdded(t, n, want, false)
 	p.cnitool(t, "check").ok(t, "Multus CHECK")
 	p.cnitool(t, "del").ok(t, "Multus DEL")
-	checkMultusGone(t, nd, n, append(want, delegate{ifName: "eth0"}), true)
+	checkPodGone(t, nd, n, append(want, delegate{ifName: "eth0"}), true)
 	p.cnitool(t, "del").ok(t, "second Multus DEL")
 }
