@@ -1,12 +1,14 @@
 package deploy_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/podwire/podwire/api"
 )
@@ -167,6 +169,16 @@ func TestMultusStatic(t *testing.T) {
 	p.cnitool(t, "check").ok(t, "Multus CHECK")
 	// STATUS: Multus asks its master, podwire, which asks podwired.
 	p.cnitool(t, "status").ok(t, "Multus STATUS")
+	// CHECK reaches the delegates too: with net2 gone from podwired,
+	// podwire's CHECK of it fails (code 101) and so does Multus'.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := podwired.Client.DeleteAttachment(ctx, n.cid, "net2"); err != nil {
+		t.Fatal(err)
+	}
+	if c := p.cnitool(t, "check"); c.err == nil || !strings.Contains(c.stdout+c.stderr, "no attachment "+n.cid+"/net2") {
+		t.Fatalf("Multus CHECK with net2 gone: %v\nstdout: %s\nstderr: %s", c.err, c.stdout, c.stderr)
+	}
 	p.cnitool(t, "del").ok(t, "Multus DEL")
 	checkPodGone(t, nd, n, staticDelegates, true)
 	// Multus answers a second DEL itself (no scratch file): 0.
