@@ -123,6 +123,23 @@ func TestAttachmentValidate(t *testing.T) {
 		{"mode symbolic", with(func(a *Attachment) { a.SocketMode = "rw-rw----" }), FieldSocketMode},
 		{"queues 17", with(func(a *Attachment) { a.Queues = 17 }), FieldQueues},
 		{"queues negative", with(func(a *Attachment) { a.Queues = -1 }), FieldQueues},
+
+		{"owner", with(func(a *Attachment) { a.Owner = "cni-net_1.a" }), ""},
+		{"kernel mtu", with(func(a *Attachment) { a.Kind, a.Netns, a.MTU = KindKernel, "/n", 1280 }), ""},
+		{"pod and podMount", with(func(a *Attachment) { a.Pod, a.PodMount = "3f1e9a8c-1b2d-4c5e-8f70-123456789abc", "/var/run/podwire" }), ""},
+		{"80-byte podMount", with(func(a *Attachment) { a.Pod, a.PodMount = "u", "/"+strings.Repeat("m", 79) }), ""},
+		{"owner with a space", with(func(a *Attachment) { a.Owner = "a b" }), FieldOwner},
+		{"owner too long", with(func(a *Attachment) { a.Owner = strings.Repeat("o", MaxOwnerLen+1) }), FieldOwner},
+		{"mtu on vhostuser", with(func(a *Attachment) { a.MTU = 1500 }), FieldMTU},
+		{"kernel mtu 67", with(func(a *Attachment) { a.Kind, a.Netns, a.MTU = KindKernel, "/n", 67 }), FieldMTU},
+		{"kernel mtu 1501", with(func(a *Attachment) { a.Kind, a.Netns, a.MTU = KindKernel, "/n", 1501 }), FieldMTU},
+		{"pod on kernel", with(func(a *Attachment) { a.Kind, a.Netns, a.Pod = KindKernel, "/n", "u" }), FieldPod},
+		{"pod traversal", with(func(a *Attachment) { a.Pod = ".." }), FieldPod},
+		{"pod slash", with(func(a *Attachment) { a.Pod = "a/b" }), FieldPod},
+		{"podMount without pod", with(func(a *Attachment) { a.PodMount = "/var/run/podwire" }), FieldPodMount},
+		{"81-byte podMount", with(func(a *Attachment) { a.Pod, a.PodMount = "u", "/"+strings.Repeat("m", 80) }), FieldPodMount},
+		{"podMount not clean", with(func(a *Attachment) { a.Pod, a.PodMount = "u", "/var/run/../podwire" }), FieldPodMount},
+		{"podMount with '='", with(func(a *Attachment) { a.Pod, a.PodMount = "u", "/var/a=b" }), FieldPodMount},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,7 +166,7 @@ func TestAttachmentDefaultsAndSpecDiff(t *testing.T) {
 	// Same spec in another spelling, with status: no difference.
 	b := Attachment{ContainerID: "c1", IfName: "net1", Network: "blue", Kind: KindVhostUser, VhostMode: VhostClient,
 		MAC: "02:aa:bb:00:00:01", SocketMode: "0660", OwnerUID: intp(7), Queues: 1,
-		PortName: "vhu0", State: StateUp, CreatedAt: time.Now()}
+		PortName: "vhu0", State: StateUp, PodSocketPath: "/pod/net1/vhost.sock", CreatedAt: time.Now()}
 	if f := a.SpecDiff(b); f != "" {
 		t.Fatalf("SpecDiff of equal specs = %q", f)
 	}
@@ -165,6 +182,10 @@ func TestAttachmentDefaultsAndSpecDiff(t *testing.T) {
 		{FieldSocketMode, func(x *Attachment) { x.SocketMode = "0600" }},
 		{FieldQueues, func(x *Attachment) { x.Queues = 2 }},
 		{FieldNetns, func(x *Attachment) { x.Netns = "/proc/1/ns/net" }},
+		{FieldOwner, func(x *Attachment) { x.Owner = "other-net" }},
+		{FieldMTU, func(x *Attachment) { x.MTU = 1400 }},
+		{FieldPod, func(x *Attachment) { x.Pod = "uid-2" }},
+		{FieldPodMount, func(x *Attachment) { x.PodMount = "/pod" }},
 	} {
 		c := b
 		tt.f(&c)
@@ -174,7 +195,7 @@ func TestAttachmentDefaultsAndSpecDiff(t *testing.T) {
 	}
 
 	s := b.Spec()
-	if s.PortName != "" || s.State != "" || !s.CreatedAt.IsZero() || s.MAC != b.MAC {
+	if s.PortName != "" || s.State != "" || s.PodSocketPath != "" || !s.CreatedAt.IsZero() || s.MAC != b.MAC {
 		t.Fatalf("Spec() = %+v", s)
 	}
 }

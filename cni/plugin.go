@@ -432,12 +432,9 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 	defer cancel()
 	c := newClient(conf)
 	defer c.CloseIdleConnections()
-	att, err := c.Attachment(ctx, args.ContainerID, args.IfName)
-	switch {
-	case errors.Is(err, api.ErrNotFound):
-		return checkErr("podwired has no attachment %s/%s", args.ContainerID, args.IfName)
-	case err != nil:
-		return apiErr("CHECK", err)
+	att, err := checkAttachment(ctx, c, args.ContainerID, args.IfName)
+	if err != nil {
+		return err
 	}
 	want, got := conf.attachment(&conf.AttachConf, args.ContainerID, args.IfName, args.Netns, pod, conf.RuntimeConfig.MAC), att.Spec()
 	if want.MAC == "" {
@@ -586,12 +583,10 @@ func checkExtras(ctx context.Context, c *api.Client, conf *NetConf, args *skel.C
 		if i == primary || in.Sandbox != args.Netns {
 			continue
 		}
-		a, err := c.Attachment(ctx, args.ContainerID, in.Name)
+		a, err := checkAttachment(ctx, c, args.ContainerID, in.Name)
 		switch {
-		case errors.Is(err, api.ErrNotFound):
-			return checkErr("podwired has no attachment %s/%s", args.ContainerID, in.Name)
 		case err != nil:
-			return apiErr("CHECK", err)
+			return err
 		case a.Owner != conf.Name:
 			return checkErr("attachment %s belongs to %q, not to network %q", a.Key(), a.Owner, conf.Name)
 		case a.State == api.StateDown:
@@ -619,4 +614,17 @@ func ipsOf(r *current.Result, idx int) []*current.IPConfig {
 		}
 	}
 	return ips
+}
+
+// checkAttachment is CHECK's look-up of an attachment: missing is
+// ErrCodeCheck, podwired not answering code 11.
+func checkAttachment(ctx context.Context, c *api.Client, containerID, ifName string) (api.Attachment, error) {
+	a, err := c.Attachment(ctx, containerID, ifName)
+	switch {
+	case errors.Is(err, api.ErrNotFound):
+		return a, checkErr("podwired has no attachment %s/%s", containerID, ifName)
+	case err != nil:
+		return a, apiErr("CHECK", err)
+	}
+	return a, nil
 }
