@@ -60,12 +60,13 @@ type attachment struct {
 }
 
 // add ADDs the interface ifName of container cid in netns with the podwire
-// plugin configuration conf (1.1.0, so that the result has socketPath).
+// plugin configuration conf (1.1.0, so that the result has socketPath),
+// capability arguments capArgs and CNI_ARGS args.
 // Cleanup DELs it (best effort; the test DELs it itself and checks).
-func add(t testing.TB, rt *cniRuntime, netns ns.NetNS, cid, ifName string, conf map[string]any, capArgs map[string]any) *attachment {
+func add(t testing.TB, rt *cniRuntime, netns ns.NetNS, cid, ifName string, conf map[string]any, capArgs map[string]any, args ...[2]string) *attachment {
 	t.Helper()
 	a := &attachment{rt: rt, netns: netns, list: conflist(t, "1.1.0", "pwpods", conf),
-		rc: &libcni.RuntimeConf{ContainerID: cid, NetNS: netns.Path(), IfName: ifName, CapabilityArgs: capArgs}}
+		rc: &libcni.RuntimeConf{ContainerID: cid, NetNS: netns.Path(), IfName: ifName, CapabilityArgs: capArgs, Args: args}}
 	r, err := rt.AddNetworkList(ctxT(t), a.list, a.rc)
 	if err != nil {
 		t.Fatalf("ADD %s/%s: %v", cid, ifName, err)
@@ -90,10 +91,11 @@ func (a *attachment) del(t testing.TB) {
 }
 
 // podVdev is the DPDK device a pod runs on the socket of a 1.1.0 result,
-// as docs/cni.md says: the socket path from the result, the pod's role
-// from the device-info document next to the socket (which must agree on
-// the path).
-func podVdev(t testing.TB, r *current.Result, mac string) string {
+// as docs/cni.md says: the socket's path in the pod and the pod's role from
+// the device-info document next to the socket, whose path must be
+// podPath (the result's socketPath, unless the pod mounts its directory
+// elsewhere).
+func podVdev(t testing.TB, r *current.Result, mac, podPath string) string {
 	t.Helper()
 	if len(r.Interfaces) != 1 || r.Interfaces[0].SocketPath == "" {
 		t.Fatalf("result without a socketPath: %+v", r.Interfaces)
@@ -108,23 +110,23 @@ func podVdev(t testing.TB, r *current.Result, mac string) string {
 		t.Fatal(err)
 	}
 	switch {
-	case di.Type == "vhost-user" && di.VhostUser != nil && di.VhostUser.Path == sock && di.VhostUser.Mode == "server":
-		return "net_virtio_user0,path=" + sock + ",server=1,queues=1,queue_size=1024,mac=" + mac
-	case di.Type == "vhost-user" && di.VhostUser != nil && di.VhostUser.Path == sock && di.VhostUser.Mode == "client":
-		return "net_virtio_user0,path=" + sock + ",queues=1,queue_size=1024,mac=" + mac
-	case di.Type == "memif" && di.Memif != nil && di.Memif.Path == sock && di.Memif.Role == "slave":
-		return "net_memif0,role=client,id=0,socket=" + sock + ",socket-abstract=no,mac=" + mac
+	case di.Type == "vhost-user" && di.VhostUser != nil && di.VhostUser.Path == podPath && di.VhostUser.Mode == "server":
+		return "net_virtio_user0,path=" + podPath + ",server=1,queues=1,queue_size=1024,mac=" + mac
+	case di.Type == "vhost-user" && di.VhostUser != nil && di.VhostUser.Path == podPath && di.VhostUser.Mode == "client":
+		return "net_virtio_user0,path=" + podPath + ",queues=1,queue_size=1024,mac=" + mac
+	case di.Type == "memif" && di.Memif != nil && di.Memif.Path == podPath && di.Memif.Role == "slave":
+		return "net_memif0,role=client,id=0,socket=" + podPath + ",socket-abstract=no,mac=" + mac
 	}
-	t.Fatalf("device-info %s does not match socketPath %s", b, sock)
+	t.Fatalf("device-info %s does not name %s (socketPath %s)", b, podPath, sock)
 	return ""
 }
 
 // startPod runs dpdk-testpmd in netns as uid:gid on vdev, in mac
 // forwarding mode towards peer (testpmd rewrites the source to its own MAC
 // and the destination to peer, so two such pods bounce packets through a
-// learning switch). Cleanup stops it by PID. It does not wait for the
+// learning switch), with mounts as its volumes. Cleanup stops it by PID. It does not wait for the
 // prompt: a vhost-user server pod waits in EAL init for podwired.
-func startPod(t testing.TB, netns ns.NetNS, vdev, peer string, uid, gid int) *testpmd.Pod {
+func startPod(t testing.TB, netns ns.NetNS, vdev, peer string, uid, gid int, mounts ...testpmd.Mount) *testpmd.Pod {
 	t.Helper()
 	var (
 		p    *testpmd.Pod
@@ -136,11 +138,12 @@ func startPod(t testing.TB, netns ns.NetNS, vdev, peer string, uid, gid int) *te
 	spawner <- func() {
 		defer close(done)
 		p, err = testpmd.Start(testpmd.Options{
-			Netns: filepath.Base(netns.Path()),
-			Vdevs: []string{vdev},
-			UID:   &uid,
-			GID:   &gid,
-			Args:  []string{"--forward-mode=mac", "--eth-peer=0," + peer, "--no-flush-rx"},
+			Netns:  filepath.Base(netns.Path()),
+			Vdevs:  []string{vdev},
+			UID:    &uid,
+			GID:    &gid,
+			Args:   []string{"--forward-mode=mac", "--eth-peer=0," + peer, "--no-flush-rx"},
+			Mounts: mounts,
 		})
 	}
 	<-done

@@ -18,9 +18,9 @@ import (
 
 // TestDPDKPodTraffic: two DPDK pods (dpdk-testpmd as a user that is not
 // root, each in its own network namespace) ADDed through libcni, connect
-// to the sockets the plugin handed over and bounce packets between each
-// other through podwired; DEL while they run removes socket and port and
-// takes the pods' links down.
+// to the sockets the plugin handed over (also through a per-pod directory
+// mounted into the pod) and bounce packets between each other through
+// podwired; DEL removes socket and port and takes the pods' links down.
 func TestDPDKPodTraffic(t *testing.T) {
 	pw := podPodwired(t)
 	owner := fmt.Sprintf("%d:%d", podUID, podGID)
@@ -31,8 +31,21 @@ func TestDPDKPodTraffic(t *testing.T) {
 	vhost := podKind{"vhostuser", map[string]any{"kind": "vhostuser"}} // default: the pod is the vhost-user server
 	vhostServer := podKind{"vhostuser-server", map[string]any{"kind": "vhostuser", "vhostMode": "server"}}
 	memif := podKind{"memif", map[string]any{"kind": "memif"}}
-	for _, pair := range [][2]podKind{{vhost, memif}, {vhostServer, vhost}} {
-		t.Run(pair[0].name+"+"+pair[1].name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pair [2]podKind
+		// podDirs: the runtime passes the pod's UID, so the socket is in
+		// the per-pod directory, which the pod mounts at podMount, as
+		// docs/cni.md tells pods to; the pod cannot reach podwired's
+		// socket directory otherwise.
+		podDirs bool
+	}{
+		{"vhostuser+memif", [2]podKind{vhost, memif}, false},
+		{"vhostuser-server+vhostuser", [2]podKind{vhostServer, vhost}, false},
+		{"pod-dirs/vhostuser+memif", [2]podKind{vhost, memif}, true},
+	} {
+		pair := tc.pair
+		t.Run(tc.name, func(t *testing.T) {
 			rt := newRuntime(t)
 			macs := [2]string{"02:00:00:00:30:01", "02:00:00:00:30:02"}
 			var (
@@ -40,6 +53,12 @@ func TestDPDKPodTraffic(t *testing.T) {
 				pods [2]*testpmd.Pod
 				ids  [2]string
 			)
+			if tc.podDirs {
+				if err := os.Chmod(pw.dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = os.Chmod(pw.dir, 0o755) })
+			}
 			for i, k := range pair {
 				netns := newNS(t)
 				conf := map[string]any{"podwiredSocket": pw.socket, "socketOwner": owner, "capabilities": map[string]bool{"mac": true}}
@@ -47,8 +66,25 @@ func TestDPDKPodTraffic(t *testing.T) {
 					conf[k] = v
 				}
 				ids[i] = fmt.Sprintf("dpdk%d-%s", i, k.name)
-				atts[i] = add(t, rt, netns, ids[i], "net1", conf, map[string]any{"mac": macs[i]})
-				pods[i] = startPod(t, netns, podVdev(t, atts[i].result, macs[i]), macs[1-i], podUID, podGID)
+				if !tc.podDirs {
+					atts[i] = add(t, rt, netns, ids[i], "net1", conf, map[string]any{"mac": macs[i]})
+					sock := atts[i].result.Interfaces[0].SocketPath
+					pods[i] = startPod(t, netns, podVdev(t, atts[i].result, macs[i], sock), macs[1-i], podUID, podGID)
+					continue
+				}
+				const podMount = "/mnt/podwire"
+				conf["podMount"] = podMount
+				uid := fmt.Sprintf("d0d0%04x-0000-4000-8000-%012x", os.Getpid()&0xffff, i)
+				atts[i] = add(t, rt, netns, ids[i], "net1", conf, map[string]any{"mac": macs[i]},
+					[2]string{"IgnoreUnknown", "1"}, [2]string{"K8S_POD_UID", uid})
+				podDir := filepath.Join(pw.dir, "s", "pods", uid)
+				sock := atts[i].result.Interfaces[0].SocketPath
+				if filepath.Dir(sock) != filepath.Join(podDir, "net1") {
+					t.Fatalf("pod %d: socketPath %s, not in %s/net1", i, sock, podDir)
+				}
+				inPod := filepath.Join(podMount, "net1", filepath.Base(sock))
+				pods[i] = startPod(t, netns, podVdev(t, atts[i].result, macs[i], inPod), macs[1-i], podUID, podGID,
+					testpmd.Mount{Host: podDir, Pod: podMount})
 			}
 			var ports [2]string
 			for i, p := range pods {
@@ -170,7 +206,7 @@ func TestDELBeforePodServerExits(t *testing.T) {
 	conf := map[string]any{"kind": "vhostuser", "podwiredSocket": pw.socket, "socketOwner": fmt.Sprintf("%d:%d", podUID, podGID)}
 	a := add(t, rt, netns, "early-del", "net1", conf, nil)
 	dir := filepath.Dir(a.result.Interfaces[0].SocketPath)
-	p := startPod(t, netns, podVdev(t, a.result, mac), "02:00:00:00:32:02", podUID, podGID)
+	p := startPod(t, netns, podVdev(t, a.result, mac, a.result.Interfaces[0].SocketPath), "02:00:00:00:32:02", podUID, podGID)
 	if err := p.WaitFor("testpmd>", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +355,7 @@ func TestSocketPermissions(t *testing.T) {
 			cid := "perm-" + name
 			mac := fmt.Sprintf("02:00:00:00:31:%02x", i)
 			a := add(t, rt, netns, cid, "net1", conf, nil)
-			vdev := podVdev(t, a.result, mac)
+			vdev := podVdev(t, a.result, mac, a.result.Interfaces[0].SocketPath)
 			dir := filepath.Dir(a.result.Interfaces[0].SocketPath)
 			if mode, _, gid := statOf(t, dir); mode.Perm()&0o007 != 0 || gid != podGID {
 				t.Fatalf("socket directory %s: %v group %d, want group %d and nothing for others", dir, mode, gid, podGID)

@@ -38,7 +38,15 @@ type Options struct {
 	UID, GID *int
 	// Prefix is the EAL file prefix; default a unique one.
 	Prefix string
+	// Mounts are a pod's volumes: each host directory is bind-mounted at
+	// its Pod path for testpmd only, in a private mount namespace where
+	// the Pod path's parent is an empty tmpfs (so nothing on the host
+	// changes). They are made as root, before UID and GID apply.
+	Mounts []Mount
 }
+
+// Mount is a host directory seen by the pod at another path.
+type Mount struct{ Host, Pod string }
 
 // Pod is a running testpmd.
 type Pod struct {
@@ -107,6 +115,22 @@ func Start(o Options) (*Pod, error) {
 	args = append(args, "--", "-i", "--total-num-mbufs=8191", "--rxd=1024", "--txd=1024")
 	args = append(args, o.Args...)
 	args = append(append(wrap, bin), args...)
+	if len(o.Mounts) > 0 {
+		script := "set -e"
+		tmpfs := map[string]bool{}
+		for _, m := range o.Mounts {
+			parent := filepath.Dir(m.Pod)
+			if !filepath.IsAbs(m.Host) || !filepath.IsAbs(m.Pod) || parent == "/" {
+				return nil, fmt.Errorf("mount %s at %s: want absolute paths, not at the top level", m.Host, m.Pod)
+			}
+			if !tmpfs[parent] {
+				tmpfs[parent] = true
+				script += "; mount -t tmpfs pwpod " + shellQuote(parent)
+			}
+			script += fmt.Sprintf("; mkdir %[1]s; mount --bind %[2]s %[1]s", shellQuote(m.Pod), shellQuote(m.Host))
+		}
+		args = append([]string{"unshare", "-m", "--propagation", "private", "sh", "-c", script + `; exec "$@"`, "sh"}, args...)
+	}
 	if o.Netns != "" {
 		args = append([]string{"ip", "netns", "exec", o.Netns}, args...)
 	}
@@ -155,8 +179,8 @@ func Start(o Options) (*Pod, error) {
 	return p, nil
 }
 
-// PID is the process id (of ip netns exec, setpriv or stdbuf, which exec
-// testpmd: the same process).
+// PID is the process id (of ip netns exec, unshare, sh, setpriv or stdbuf,
+// which exec testpmd: the same process).
 func (p *Pod) PID() int { return p.cmd.Process.Pid }
 
 // Send writes one command line to the prompt.
@@ -298,6 +322,9 @@ func (p *Pod) Kill() {
 		<-p.done
 	}
 }
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func tail(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
