@@ -105,6 +105,19 @@ func TestChurn(t *testing.T) {
 		errs []error
 		per  = make([]int, len(kinds))
 	)
+	// Sample podwired while it churns, to show what came back.
+	var peak api.Status
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for ctx.Err() == nil {
+			if st, err := pw.client.Status(ctx); err == nil {
+				peak.MbufsInUse = max(peak.MbufsInUse, st.MbufsInUse)
+				peak.Ports = max(peak.Ports, st.Ports)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -130,6 +143,8 @@ func TestChurn(t *testing.T) {
 	}
 	wg.Wait()
 	took := time.Since(t0)
+	cancel()
+	<-sampled
 	for _, err := range errs {
 		t.Error(err)
 	}
@@ -137,8 +152,9 @@ func TestChurn(t *testing.T) {
 	for k, n := range per {
 		mix = append(mix, fmt.Sprintf("%s %d", kinds[k].name, n))
 	}
-	t.Logf("%d ADD/DEL cycles (%s), %d at a time, in %v (%v a cycle per worker)", workers*cycles, strings.Join(mix, ", "),
-		workers, took.Round(time.Millisecond), (took / cycles).Round(time.Millisecond))
+	t.Logf("%d ADD/DEL cycles (%s), %d at a time, in %v (%v a cycle per worker); at the peak %d ports, %d mbufs in use",
+		workers*cycles, strings.Join(mix, ", "), workers, took.Round(time.Millisecond), (took / cycles).Round(time.Millisecond),
+		peak.Ports, peak.MbufsInUse)
 
 	// podwired back at its idle level. Mbufs may come back a little
 	// after the ports go (freed after the workers' next quiescent point).

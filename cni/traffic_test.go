@@ -23,6 +23,10 @@ import (
 // podwired; DEL removes socket and port and takes the pods' links down.
 func TestDPDKPodTraffic(t *testing.T) {
 	pw := podPodwired(t)
+	idle, err := pw.client.Status(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	owner := fmt.Sprintf("%d:%d", podUID, podGID)
 	type podKind struct {
 		name string
@@ -128,8 +132,9 @@ func TestDPDKPodTraffic(t *testing.T) {
 					done = done && p.Counters.RxPackets >= want && p.Counters.TxPackets >= want
 				}
 				if done {
-					t.Logf("podwired ports: %s rx %d tx %d, %s rx %d tx %d", ports[0], got[0].RxPackets, got[0].TxPackets,
-						ports[1], got[1].RxPackets, got[1].TxPackets)
+					st, _ := pw.client.Status(ctxT(t))
+					t.Logf("podwired ports: %s rx %d tx %d, %s rx %d tx %d; mbufs in use during traffic %d", ports[0], got[0].RxPackets, got[0].TxPackets,
+						ports[1], got[1].RxPackets, got[1].TxPackets, st.MbufsInUse)
 					break
 				}
 				if time.Now().After(deadline) {
@@ -190,6 +195,22 @@ func TestDPDKPodTraffic(t *testing.T) {
 	}
 	if l := pw.attachments(t); len(l) != 0 {
 		t.Fatalf("attachments left: %+v", l)
+	}
+	// Every mbuf the traffic took is back once the ports are gone.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := pw.client.Status(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.MbufsInUse <= idle.MbufsInUse {
+			t.Logf("mbufs in use: %d at idle, %d after the pods left", idle.MbufsInUse, st.MbufsInUse)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mbufs in use: %d 10s after the pods left, %d at idle", st.MbufsInUse, idle.MbufsInUse)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
