@@ -333,6 +333,9 @@ func TestKernelPodsPing(t *testing.T) {
 		}
 		t.Logf("port %s: rx %d tx %d", name, p.Counters.RxPackets, p.Counters.TxPackets)
 	}
+	if l := hostEnds(t, cidPrefix); len(l) != 2 {
+		t.Fatalf("host ends of the pods' veths: %v, want 2", l)
+	}
 	for _, a := range atts {
 		a.del(t)
 		if l := podLinks(t, a.netns); len(l) != 0 {
