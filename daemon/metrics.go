@@ -11,30 +11,36 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/podwire/podwire/dpdk"
 )
 
 // collector reads the engine's counters at scrape time.
 type collector struct{ d *Daemon }
 
 var (
-	descRxPkts   = prometheus.NewDesc("podwire_port_rx_packets_total", "Packets received on a port.", []string{"port", "kind", "network"}, nil)
-	descRxBytes  = prometheus.NewDesc("podwire_port_rx_bytes_total", "Bytes received on a port.", []string{"port", "kind", "network"}, nil)
-	descTxPkts   = prometheus.NewDesc("podwire_port_tx_packets_total", "Packets sent on a port.", []string{"port", "kind", "network"}, nil)
-	descTxBytes  = prometheus.NewDesc("podwire_port_tx_bytes_total", "Bytes sent on a port.", []string{"port", "kind", "network"}, nil)
-	descDrops    = prometheus.NewDesc("podwire_port_drops_total", "Packets not forwarded, by port and reason.", []string{"port", "reason"}, nil)
-	descUp       = prometheus.NewDesc("podwire_port_up", "1 if the port's link is up.", []string{"port", "kind", "network"}, nil)
-	descLoops    = prometheus.NewDesc("podwire_worker_loops_total", "Poll loop iterations of a worker.", []string{"worker", "lcore"}, nil)
-	descBusy     = prometheus.NewDesc("podwire_worker_busy_loops_total", "Poll loop iterations that received packets.", []string{"worker", "lcore"}, nil)
-	descMACs     = prometheus.NewDesc("podwire_network_macs", "MAC table entries of a network.", []string{"network"}, nil)
-	descMACFull  = prometheus.NewDesc("podwire_network_mac_table_full_total", "MACs not learned because the table was full.", []string{"network"}, nil)
-	descPoolUsed = prometheus.NewDesc("podwire_mempool_in_use", "Mbufs in use.", nil, nil)
-	descPoolSize = prometheus.NewDesc("podwire_mempool_size", "Mbufs in the pool.", nil, nil)
-	descAtts     = prometheus.NewDesc("podwire_attachments", "Attachments known to podwired.", nil, nil)
+	descRxPkts    = prometheus.NewDesc("podwire_port_rx_packets_total", "Packets received on a port.", []string{"port", "kind", "network"}, nil)
+	descRxBytes   = prometheus.NewDesc("podwire_port_rx_bytes_total", "Bytes received on a port.", []string{"port", "kind", "network"}, nil)
+	descTxPkts    = prometheus.NewDesc("podwire_port_tx_packets_total", "Packets sent on a port.", []string{"port", "kind", "network"}, nil)
+	descTxBytes   = prometheus.NewDesc("podwire_port_tx_bytes_total", "Bytes sent on a port.", []string{"port", "kind", "network"}, nil)
+	descDrops     = prometheus.NewDesc("podwire_port_drops_total", "Packets not forwarded, by port and reason.", []string{"port", "reason"}, nil)
+	descUp        = prometheus.NewDesc("podwire_port_up", "1 if the port's link is up.", []string{"port", "kind", "network"}, nil)
+	descLoops     = prometheus.NewDesc("podwire_worker_loops_total", "Poll loop iterations of a worker.", []string{"worker", "lcore"}, nil)
+	descBusy      = prometheus.NewDesc("podwire_worker_busy_loops_total", "Poll loop iterations that received packets.", []string{"worker", "lcore"}, nil)
+	descMACs      = prometheus.NewDesc("podwire_network_macs", "MAC table entries of a network.", []string{"network"}, nil)
+	descMACFull   = prometheus.NewDesc("podwire_network_mac_table_full_total", "MACs not learned because the table was full.", []string{"network"}, nil)
+	descPoolUsed  = prometheus.NewDesc("podwire_mempool_in_use", "Mbufs in use.", nil, nil)
+	descPoolSize  = prometheus.NewDesc("podwire_mempool_size", "Mbufs in the pool.", nil, nil)
+	descAtts      = prometheus.NewDesc("podwire_attachments", "Attachments known to podwired.", nil, nil)
+	descUnmapWait = prometheus.NewDesc("podwire_unmap_guard_waits_total",
+		"Unmaps by a PMD on EAL's interrupt thread (memif teardown) that waited for a worker to leave its burst.", nil, nil)
+	descUnmapTimeout = prometheus.NewDesc("podwire_unmap_guard_timeouts_total",
+		"Unmap guard waits that gave up after 100 ms (a worker stuck in its burst).", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRxPkts, descRxBytes, descTxPkts, descTxBytes, descDrops, descUp,
-		descLoops, descBusy, descMACs, descMACFull, descPoolUsed, descPoolSize, descAtts} {
+		descLoops, descBusy, descMACs, descMACFull, descPoolUsed, descPoolSize, descAtts, descUnmapWait, descUnmapTimeout} {
 		ch <- d
 	}
 }
@@ -73,6 +79,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descPoolUsed, prometheus.GaugeValue, float64(d.pool.InUse()))
 	ch <- prometheus.MustNewConstMetric(descPoolSize, prometheus.GaugeValue, float64(d.pool.Size()))
 	ch <- prometheus.MustNewConstMetric(descAtts, prometheus.GaugeValue, float64(len(d.atts)))
+	waits, timeouts := dpdk.UnmapGuardStats()
+	ch <- prometheus.MustNewConstMetric(descUnmapWait, prometheus.CounterValue, float64(waits))
+	ch <- prometheus.MustNewConstMetric(descUnmapTimeout, prometheus.CounterValue, float64(timeouts))
 }
 
 // serveMetrics serves /metrics, read-only, on the configured address.

@@ -139,7 +139,11 @@ func (w *worker) run() error {
 		if w.seen.Load() != s.gen {
 			w.seen.Store(s.gen)
 		}
+		// Inside the datapath section an unmap by a PMD on EAL's
+		// interrupt thread (memif teardown) waits for this loop.
+		dpdk.DatapathEnter(w.lcore)
 		total := w.pollAll(s, e.clock.Load())
+		dpdk.DatapathLeave(w.lcore)
 		w.loops.Store(w.loops.Load() + 1)
 		if total > 0 {
 			w.busyLoops.Store(w.busyLoops.Load() + 1)

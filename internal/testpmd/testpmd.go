@@ -315,6 +315,23 @@ func (p *Pod) Stop(timeout time.Duration) {
 	}
 }
 
+// Quit sends "quit" alone while testpmd may still be forwarding (it stops
+// and closes its ports at once) and waits for it to exit; after timeout it
+// kills it and says so.
+func (p *Pod) Quit(timeout time.Duration) error {
+	if p.Exited() {
+		return nil
+	}
+	p.Send("quit")
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(timeout):
+		p.Kill()
+		return fmt.Errorf("testpmd did not quit in %v; output:\n%s", timeout, tail(p.Output()))
+	}
+}
+
 // Kill ends testpmd at once (SIGKILL to its process group).
 func (p *Pod) Kill() {
 	if !p.Exited() {
