@@ -182,6 +182,10 @@ type Port struct {
 	vdev    string
 	devargs string
 	eth     dpdk.Port
+	// listenFD is the memif server's listening socket, which DPDK 22.11
+	// leaves open when the device is removed (dpdk.PMDListener); -1 if
+	// none is known.
+	listenFD int
 
 	mu       sync.Mutex
 	sockID   fileID // podwired's socket, once its perms are applied
@@ -210,7 +214,7 @@ func (m *Manager) Create(ctx context.Context, s Spec) (*Port, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	p := &Port{m: m, spec: s, perms: perms, hash: dirName(s.ContainerID, s.IfName)}
+	p := &Port{m: m, spec: s, perms: perms, hash: dirName(s.ContainerID, s.IfName), listenFD: -1}
 	p.dir = filepath.Join(m.base, p.hash)
 	p.socket = filepath.Join(p.dir, s.Mode.SocketName())
 
@@ -256,7 +260,7 @@ func (p *Port) create(ctx context.Context) (err error) {
 		// Undo what this call added: a file in the socket's place that
 		// made Create refuse stays, and so does its directory.
 		if probed {
-			if rerr := p.eth.Remove(); rerr != nil {
+			if rerr := p.removeDevice(); rerr != nil {
 				p.m.log.Warn("remove port after failed create", "port", uint16(p.eth), "vdev", p.vdev, "err", rerr)
 			}
 			if p.spec.Mode.podwiredListens() {
@@ -302,6 +306,7 @@ func (p *Port) create(ctx context.Context) (err error) {
 		return fmt.Errorf("probe %s: %d ports, want 1", p.devargs, len(ports))
 	}
 	if p.spec.Mode == Memif {
+		p.listenFD = dpdk.PMDListener(p.socket)
 		// The memif server socket exists from probe on.
 		if err := p.applyPerms(dfd); err != nil {
 			return err
@@ -418,7 +423,7 @@ func (p *Port) Close() error {
 
 	var errs []error
 	if p.eth.Valid() {
-		if err := p.eth.Remove(); err != nil {
+		if err := p.removeDevice(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -440,6 +445,22 @@ func (p *Port) Close() error {
 	}
 	p.m.log.Info("port closed", "container_id", p.spec.ContainerID, "ifname", p.spec.IfName,
 		"port", uint16(p.eth), "vdev", p.vdev, "socket", p.socket, "err", err)
+	return err
+}
+
+// removeDevice removes the ethdev and its device, then closes the memif
+// listener that DPDK leaves open (see dpdk.ReleasePMDListener).
+func (p *Port) removeDevice() error {
+	if err := p.eth.Remove(); err != nil {
+		return err
+	}
+	if p.listenFD < 0 {
+		return nil
+	}
+	fd := p.listenFD
+	p.listenFD = -1
+	closed, err := dpdk.ReleasePMDListener(fd, p.socket)
+	p.m.log.Debug("memif listener released", "port", uint16(p.eth), "fd", fd, "closed", closed, "err", err)
 	return err
 }
 

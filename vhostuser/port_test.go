@@ -2,6 +2,7 @@ package vhostuser_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -118,5 +119,31 @@ func TestClosePodConnected(t *testing.T) {
 	closePort(t, p2)
 	if _, err := os.Lstat(p2.SocketPath()); !os.IsNotExist(err) {
 		t.Fatalf("dead pod socket still there after Close: %v", err)
+	}
+}
+
+// TestMemifCloseReleasesListener: DPDK 22.11's memif PMD leaves its
+// listening socket open when the device is removed; Close closes it, so
+// creating and closing memif ports (at the same path and at new ones)
+// leaves this process with the descriptors it had.
+func TestMemifCloseReleasesListener(t *testing.T) {
+	m := newManager(t, vhostuser.Perms{})
+	fds := func() int {
+		es, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(es)
+	}
+	// A first port warms up what the PMD keeps for the process (its
+	// socket hash table).
+	closePort(t, create(t, m, vhostuser.Spec{ContainerID: "warm", IfName: "net1", Mode: vhostuser.Memif}))
+	before := fds()
+	for i := range 10 {
+		closePort(t, create(t, m, vhostuser.Spec{ContainerID: "same", IfName: "net1", Mode: vhostuser.Memif}))
+		closePort(t, create(t, m, vhostuser.Spec{ContainerID: fmt.Sprintf("new%d", i), IfName: "net1", Mode: vhostuser.Memif}))
+	}
+	if after := fds(); after != before {
+		t.Fatalf("%d open descriptors after 20 memif ports were created and closed, %d before", after, before)
 	}
 }
