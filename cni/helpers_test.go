@@ -146,14 +146,16 @@ type instance struct {
 // launch runs podwired with a unique EAL file prefix, socket and state
 // directories and networks "default" and "other", and waits until its API
 // answers. The caller stops it (close).
-func launch() (*instance, error) {
+// launch starts podwired on a private directory; extra is more of its
+// YAML config.
+func launch(extra ...string) (*instance, error) {
 	dir, err := os.MkdirTemp("", "pwc")
 	if err != nil {
 		return nil, err
 	}
 	in := &instance{dir: dir, socket: filepath.Join(dir, "api.sock"), log: &syncbuf.Buffer{}, done: make(chan struct{})}
-	cfg := fmt.Sprintf("eal:\n  filePrefix: pwc%d_%s\nsocketDir: %s/s\napi:\n  socket: %s\nstateDir: %s/state\nnetworks:\n  - name: default\n  - name: other\n",
-		os.Getpid(), filepath.Base(dir), dir, in.socket, dir)
+	cfg := fmt.Sprintf("eal:\n  filePrefix: pwc%d_%s\nsocketDir: %s/s\napi:\n  socket: %s\nstateDir: %s/state\nnetworks:\n  - name: default\n  - name: other\n%s",
+		os.Getpid(), filepath.Base(dir), dir, in.socket, dir, strings.Join(extra, ""))
 	cfgPath := filepath.Join(dir, "podwired.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		os.RemoveAll(dir)
@@ -199,10 +201,10 @@ func (in *instance) close() error {
 
 // startPodwired launches a podwired of the test's own; cleanup stops it by
 // PID.
-func startPodwired(t testing.TB) *instance {
+func startPodwired(t testing.TB, extra ...string) *instance {
 	t.Helper()
 	binaries(t)
-	in, err := launch()
+	in, err := launch(extra...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,13 +37,13 @@ const (
 // a pod that is not root can reach: launch's directory is 0700, podwired
 // makes the socket base under it 0755 and each attachment's directory
 // with the attachment's owner and mode.
-func podPodwired(t testing.TB) *instance {
+func podPodwired(t testing.TB, extra ...string) *instance {
 	t.Helper()
 	_, err := exec.LookPath("dpdk-testpmd")
 	need(t, err == nil, "dpdk-testpmd (apt-get install dpdk)")
 	_, err = exec.LookPath("setpriv")
 	need(t, err == nil, "setpriv (util-linux)")
-	pw := startPodwired(t)
+	pw := startPodwired(t, extra...)
 	if err := os.Chmod(pw.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

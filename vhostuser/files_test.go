@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -353,4 +354,68 @@ func TestReleaseKeepsDirectory(t *testing.T) {
 		t.Fatalf("re-created port: dir %s (was %s), listening %v", p2.Dir(), dir, listeningOn(t, p2.SocketPath()))
 	}
 	closePort(t, p2)
+}
+
+// TestSweep: Sweep removes attachment directories that hold only dead
+// sockets and device-info.json, and keeps those in use, kept, or holding
+// anything else.
+func TestSweep(t *testing.T) {
+	m := newManager(t, vhostuser.Perms{})
+	base := m.BaseDir()
+	mk := func(name string, files ...string) string {
+		dir := filepath.Join(base, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			p := filepath.Join(dir, f)
+			if f == "vhost.sock" || f == "memif.sock" {
+				l, err := net.Listen("unix", p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				l.(*net.UnixListener).SetUnlinkOnClose(false)
+				l.Close() // a dead socket, as a pod that exited leaves it
+				continue
+			}
+			if err := os.WriteFile(p, []byte("{}"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	dead := mk("0123456789ab", "vhost.sock", vhostuser.DeviceInfoFile)
+	deadMemif := mk("0123456789ac", "memif.sock")
+	kept := mk("0123456789ad", "vhost.sock", vhostuser.DeviceInfoFile)
+	other := mk("0123456789ae", "vhost.sock", "notes.txt")
+	notOurs := mk("not-a-hash", "vhost.sock")
+	live := mk("0123456789af", vhostuser.DeviceInfoFile)
+	l, err := net.Listen("unix", filepath.Join(live, "vhost.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	removed, err := m.Sweep([]string{kept})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{dead, deadMemif}; !slices.Equal(removed, want) {
+		t.Errorf("removed %v, want %v", removed, want)
+	}
+	for _, d := range []string{dead, deadMemif} {
+		if _, err := os.Lstat(d); !os.IsNotExist(err) {
+			t.Errorf("%s still there (%v)", d, err)
+		}
+	}
+	for d, want := range map[string][]string{
+		kept:    {vhostuser.DeviceInfoFile, "vhost.sock"},
+		other:   {"notes.txt"}, // the dead socket went, the rest stays
+		notOurs: {"vhost.sock"},
+		live:    {vhostuser.DeviceInfoFile, "vhost.sock"},
+	} {
+		if got := entries(t, d); !slices.Equal(got, want) {
+			t.Errorf("%s holds %v, want %v", d, got, want)
+		}
+	}
 }
