@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"syscall"
 	"testing"
 	"time"
 
@@ -140,5 +142,79 @@ func TestMemifPodQuitsMidTraffic(t *testing.T) {
 	t.Logf("unmap guard: %s waits, %s timeouts", waits[1], timeouts[1])
 	if string(waits[1]) == "0" || string(timeouts[1]) != "0" {
 		t.Errorf("unmap guard: %s waits, %s timeouts; want some waits and no timeouts", waits[1], timeouts[1])
+	}
+}
+
+// TestMemifPeerHangsUp: clients that connect to a memif socket and hang up
+// at once, before the handshake, must not take podwired down (DPDK 22.11's
+// memif server left a closed socket registered with EAL's interrupt
+// thread, which then panicked) nor leave descriptors behind; a real memif
+// pod connects afterwards.
+func TestMemifPeerHangsUp(t *testing.T) {
+	in := newInstance(t, "")
+	in.start()
+	ctx := ctxT(t)
+	a, err := in.client.PutAttachment(ctx, api.Attachment{ContainerID: "hangup", IfName: "net1",
+		Network: "default", Kind: api.KindMemif})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds := func() int {
+		es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", in.cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(es)
+	}
+	idle := fds()
+	for i := range 100 {
+		c, err := net.Dial("unixpacket", a.SocketPath)
+		for try := 0; errors.Is(err, syscall.EAGAIN) && try < 100; try++ {
+			time.Sleep(5 * time.Millisecond) // the listener's backlog is short
+			c, err = net.Dial("unixpacket", a.SocketPath)
+		}
+		if err != nil {
+			t.Fatalf("connect %d: %v\n%s", i, err, in.log)
+		}
+		c.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		select {
+		case <-in.done:
+			t.Fatalf("podwired died: %v\n%s", in.cmd.ProcessState, in.log)
+		default:
+		}
+		n := fds()
+		if n <= idle {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("podwired holds %d descriptors 5s after 100 hang-ups, %d before", n, idle)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p, err := testpmd.Start(testpmd.Options{
+		Vdevs: []string{"net_memif0,role=client,id=0,socket=" + a.SocketPath + ",socket-abstract=no"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(5 * time.Second)
+	if err := p.WaitFor("testpmd>", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		att, err := in.client.Attachment(ctx, "hangup", "net1")
+		if err != nil {
+			t.Fatalf("podwired: %v\n%s", err, in.log)
+		}
+		if att.State == api.StateUp {
+			break
+		}
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatalf("memif pod not connected after the hang-ups: state %s (%s)\n%s", att.State, att.Reason, p.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -36,11 +36,13 @@ var (
 		"Unmaps by a PMD on EAL's interrupt thread (memif teardown) that waited for a worker to leave its burst.", nil, nil)
 	descUnmapTimeout = prometheus.NewDesc("podwire_unmap_guard_timeouts_total",
 		"Unmap guard waits that gave up after 100 ms (a worker stuck in its burst).", nil, nil)
+	descHangupSends = prometheus.NewDesc("podwire_memif_hangup_sends_total",
+		"Sends by a PMD on EAL's interrupt thread to a peer that had hung up (a memif client gone during the handshake).", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRxPkts, descRxBytes, descTxPkts, descTxBytes, descDrops, descUp,
-		descLoops, descBusy, descMACs, descMACFull, descPoolUsed, descPoolSize, descAtts, descUnmapWait, descUnmapTimeout} {
+		descLoops, descBusy, descMACs, descMACFull, descPoolUsed, descPoolSize, descAtts, descUnmapWait, descUnmapTimeout, descHangupSends} {
 		ch <- d
 	}
 }
@@ -82,6 +84,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	waits, timeouts := dpdk.UnmapGuardStats()
 	ch <- prometheus.MustNewConstMetric(descUnmapWait, prometheus.CounterValue, float64(waits))
 	ch <- prometheus.MustNewConstMetric(descUnmapTimeout, prometheus.CounterValue, float64(timeouts))
+	ch <- prometheus.MustNewConstMetric(descHangupSends, prometheus.CounterValue, float64(dpdk.HangupSends()))
 }
 
 // serveMetrics serves /metrics, read-only, on the configured address.

@@ -113,44 +113,42 @@ int pw_pmd_listener(const char *path)
  * ours to close), or a negative errno. */
 int pw_release_pmd_listener(int fd, const char *path)
 {
-	int ret = 0;
+	rte_intr_callback_fn cb = NULL;
 
+	/* Take the record out under the lock and unregister outside it: EAL
+	 * calls into this file (rte_intr_callback_register from a callback)
+	 * while it holds its own lock. */
 	pthread_mutex_lock(&listeners_mu);
-	int i;
-	for (i = 0; i < nlisteners; i++)
-		if (listeners[i].fd == fd)
-			break;
-	if (i == nlisteners || !is_unix_listener(fd) || !bound_to(fd, path))
-		goto out;
+	for (int i = 0; i < nlisteners; i++) {
+		if (listeners[i].fd != fd)
+			continue;
+		if (is_unix_listener(fd) && bound_to(fd, path))
+			cb = listeners[i].cb;
+		listeners[i] = listeners[--nlisteners];
+		break;
+	}
+	pthread_mutex_unlock(&listeners_mu);
+	if (cb == NULL)
+		return 0;
 	struct rte_intr_handle *h = rte_intr_instance_alloc(RTE_INTR_INSTANCE_F_PRIVATE);
-	if (h == NULL) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	if (rte_intr_fd_set(h, fd) != 0 || rte_intr_type_set(h, RTE_INTR_HANDLE_EXT) != 0) {
-		rte_intr_instance_free(h);
-		ret = -EINVAL;
-		goto out;
-	}
-	/* -EAGAIN: the callback runs right now on the interrupt thread. */
-	struct timespec ms = {0, 1000000};
-	for (int try = 0; try < 1000; try++) {
-		ret = rte_intr_callback_unregister(h, listeners[i].cb, (void *)-1);
-		if (ret != -EAGAIN)
-			break;
-		nanosleep(&ms, NULL);
+	if (h == NULL)
+		return -ENOMEM;
+	int ret = -EINVAL;
+	if (rte_intr_fd_set(h, fd) == 0 && rte_intr_type_set(h, RTE_INTR_HANDLE_EXT) == 0) {
+		/* -EAGAIN: the callback runs right now on the interrupt thread. */
+		struct timespec ms = {0, 1000000};
+		for (int try = 0; try < 1000; try++) {
+			ret = rte_intr_callback_unregister(h, cb, (void *)-1);
+			if (ret != -EAGAIN)
+				break;
+			nanosleep(&ms, NULL);
+		}
 	}
 	rte_intr_instance_free(h);
-	if (ret == -ENOENT)
-		ret = 0;
+	if (ret == -ENOENT || ret == 0)
+		return 0; /* no callback left: the PMD cleaned up, fd is not ours */
 	if (ret < 0)
-		goto out;
-	if (ret > 0) {
-		close(fd);
-		ret = 1;
-	}
-	listeners[i] = listeners[--nlisteners];
-out:
-	pthread_mutex_unlock(&listeners_mu);
-	return ret;
+		return ret;
+	close(fd);
+	return 1;
 }
