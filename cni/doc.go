@@ -23,6 +23,21 @@
 // later) and applies addresses, routes and MTU inside the namespace
 // (ns.WithNetNSPath, ipam.ConfigureIface).
 //
+// # Modes
+//
+// The configuration chooses the mode, never the parent process: a single
+// attachment (a Multus delegate from a NetworkAttachmentDefinition, or the
+// primary network's kernel eth0), or, with a `networks` map, the native
+// multi-interface mode (native.go): the pod's k8s.v1.cni.cncf.io/networks
+// annotation, read from runtimeConfig["io.kubernetes.cri.pod-annotations"]
+// and parsed with Multus's rules (annotation.go), names the extra
+// attachments; one ADD makes eth0 and every one of them (undoing all on
+// failure), one DEL removes them all. Each attachment carries an owner
+// (the CNI network's name), so GC removes only its own network's. With
+// K8S_POD_UID set, socket directories are per pod
+// (<socketDir>/pods/<pod UID>/<ifName>/) and device-info and socketPath
+// name the path the pod sees under podMount.
+//
 // Results are printed in the configuration's cniVersion (0.3.1, 0.4.0,
 // 1.0.0, 1.1.0); errors are CNI errors with the spec's codes (errors.go).
 //
