@@ -122,6 +122,10 @@ var commands = []*command{
 			fs.Var(optionalInt{&a.OwnerGID}, "gid", "socket group `gid`")
 			fs.StringVar(&a.SocketMode, "socket-mode", "", "socket permissions in octal, e.g. 0660")
 			fs.IntVar(&a.Queues, "queues", 0, "queue pairs (default 1)")
+			fs.StringVar(&a.Owner, "owner", "", "who made the attachment (the CNI plugin sets its network's name; GC is scoped by it)")
+			fs.IntVar(&a.MTU, "mtu", 0, "kernel: MTU of both veth ends (default 1500)")
+			fs.StringVar(&a.Pod, "pod", "", "vhostuser, memif: the pod's `UID`, for a per-pod socket directory <socketDir>/pods/UID/IFNAME")
+			fs.StringVar(&a.PodMount, "pod-mount", "", "with --pod: where the pod mounts its directory (`path` in the pod)")
 		},
 		build: func(inv *invocation, _ *attachOpts) error {
 			a := &inv.attach

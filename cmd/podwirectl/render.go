@@ -232,13 +232,13 @@ func renderWorkers(w io.Writer, ws []api.Worker) error {
 }
 
 func renderAttachments(w io.Writer, as []api.Attachment, now time.Time) error {
-	t := newTable(w, "CONTAINER", "IFNAME", "NETWORK", "KIND", "PORT", "STATE", "AGE", "SOCKET")
+	t := newTable(w, "CONTAINER", "IFNAME", "NETWORK", "KIND", "OWNER", "PORT", "STATE", "AGE", "SOCKET")
 	for _, a := range as {
 		age := ""
 		if !a.CreatedAt.IsZero() {
 			age = duration(now.Sub(a.CreatedAt))
 		}
-		t.row(a.ContainerID, a.IfName, a.Network, kindString(a), a.PortName, a.State, age, a.SocketPath)
+		t.row(a.ContainerID, a.IfName, a.Network, kindString(a), a.Owner, a.PortName, a.State, age, a.SocketPath)
 	}
 	return t.flush()
 }
@@ -268,8 +268,20 @@ func renderAttachment(w io.Writer, a api.Attachment, now time.Time) error {
 	if a.Netns != "" {
 		t.row("netns", a.Netns)
 	}
+	if a.MTU != 0 {
+		t.row("mtu", strconv.Itoa(a.MTU))
+	}
+	if a.Owner != "" {
+		t.row("owner", a.Owner)
+	}
+	if a.Pod != "" {
+		t.row("pod", a.Pod)
+	}
 	if a.SocketPath != "" {
 		t.row("socket", a.SocketPath)
+	}
+	if a.PodSocketPath != "" {
+		t.row("pod socket", a.PodSocketPath)
 	}
 	state := a.State
 	if a.Reason != "" {

@@ -127,13 +127,13 @@ ID  LCORE  CPU  BUSY   LOOPS  PACKETS  RX QUEUES
 		{"attachments", func(b *strings.Builder) error {
 			return renderAttachments(b, []api.Attachment{
 				{ContainerID: "c0ffee", IfName: "net1", Network: "blue", Kind: api.KindVhostUser, VhostMode: api.VhostClient,
-					PortName: "vhu0", State: api.StateUp, CreatedAt: now.Add(-90 * time.Minute), SocketPath: "/run/podwire/pods/c0ffee/net1.sock"},
+					Owner: "podwire-vhost", PortName: "vhu0", State: api.StateUp, CreatedAt: now.Add(-90 * time.Minute), SocketPath: "/run/podwire/pods/c0ffee/net1.sock"},
 				{ContainerID: "deadbeef", IfName: "eth0", Network: "pods", Kind: api.KindKernel, State: api.StateWaiting},
 			}, now)
 		}, `
-CONTAINER  IFNAME  NETWORK  KIND              PORT  STATE    AGE    SOCKET
-c0ffee     net1    blue     vhostuser/client  vhu0  up       1h30m  /run/podwire/pods/c0ffee/net1.sock
-deadbeef   eth0    pods     kernel            -     waiting  -      -
+CONTAINER  IFNAME  NETWORK  KIND              OWNER          PORT  STATE    AGE    SOCKET
+c0ffee     net1    blue     vhostuser/client  podwire-vhost  vhu0  up       1h30m  /run/podwire/pods/c0ffee/net1.sock
+deadbeef   eth0    pods     kernel            -              -     waiting  -      -
 `},
 		{"attachment", func(b *strings.Builder) error {
 			return renderAttachment(b, api.Attachment{ContainerID: "c0ffee", IfName: "net1", Network: "blue", Kind: api.KindMemif,
