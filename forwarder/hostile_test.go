@@ -397,6 +397,14 @@ func TestHostileFrames(t *testing.T) {
 			want: map[*pod][][]byte{c: {untag(tu)}}})
 	})
 
+	t.Run("chained flood", func(t *testing.T) {
+		// Two untagged outputs share the chain: every segment's reference
+		// count must say so, or the first tx frees the tail under the second.
+		bc := bigFrame(bcast, a.mac, 9600)
+		l.run(t, hostileCase{name: "broadcast 9600 bytes, 6 segments (untagged trunk)", from: a, frames: [][]byte{bc, bc}, segs: 6,
+			want: map[*pod][][]byte{b: {bc, bc}, up: {bc, bc}}})
+	})
+
 	t.Run("source MACs", func(t *testing.T) {
 		var frames [][]byte
 		for _, src := range []net.HardwareAddr{

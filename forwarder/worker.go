@@ -396,7 +396,11 @@ func (w *worker) flood(s *snapshot, in *portView, nv *netView, m *dpdk.Mbuf, dro
 		w.freeLater(m) // copies went out; the original is done
 		return
 	}
-	m.SetRefCnt(uint16(shared))
+	// Every segment of a chain carries its own reference count: each
+	// output's free decrements them all (rte_pktmbuf_refcnt_update).
+	for seg := m; seg != nil; seg = seg.Next() {
+		seg.SetRefCnt(uint16(shared))
+	}
 	for _, id := range nv.members {
 		op := s.ports[id]
 		if id == in.id || op == nil || !op.up || (op.trunk && nv.vlan != 0) {
