@@ -80,6 +80,7 @@ type worker struct {
 	txIDs    [dpdk.MaxPorts]uint16 // port of each burst in txb
 	copies   *dpdk.MbufArray       // spare mbufs for tagged copies
 	ncopies  int
+	spares   atomic.Int64 // ncopies, for readers on other goroutines (tests: mbufs in use when idle)
 
 	counters [dpdk.MaxPorts]portCounters
 	// per-burst accumulators, stored into counters once per burst
@@ -111,6 +112,7 @@ func (w *worker) free() {
 	if w.ncopies > 0 {
 		dpdk.FreeBulk(w.copies.Pkts[:w.ncopies])
 		w.ncopies = 0
+		w.spares.Store(0)
 	}
 	w.rxb.Free()
 	w.txb.Free()
@@ -163,6 +165,7 @@ func (w *worker) run() error {
 	if w.ncopies > 0 {
 		dpdk.FreeBulk(w.copies.Pkts[:w.ncopies])
 		w.ncopies = 0
+		w.spares.Store(0)
 	}
 	w.seen.Store(^uint64(0))
 	return nil
@@ -411,8 +414,26 @@ func (w *worker) flood(s *snapshot, in *portView, nv *netView, m *dpdk.Mbuf, dro
 	}
 }
 
-// copyOf copies a single-segment packet into a spare mbuf, or nil.
+// copyOf copies m into spare mbufs, or returns nil when there are none:
+// into one when it fits, else (a chained or giant packet) into a chain.
 func (w *worker) copyOf(m *dpdk.Mbuf) *dpdk.Mbuf {
+	c := w.spare()
+	if c == nil {
+		return nil
+	}
+	if !m.IsChained() {
+		if b := c.SetLen(m.DataLen()); b != nil {
+			copy(b, m.Data())
+			return c
+		}
+	}
+	c.SetLen(0)
+	return w.copyChain(m, c)
+}
+
+// spare takes one of the worker's spare mbufs, refilling them; nil if
+// the pool is empty.
+func (w *worker) spare() *dpdk.Mbuf {
 	if w.ncopies == 0 {
 		if w.eng.cfg.Pool.AllocBulk(w.copies.Pkts[:MaxBurst]) != nil {
 			return nil
@@ -420,15 +441,43 @@ func (w *worker) copyOf(m *dpdk.Mbuf) *dpdk.Mbuf {
 		w.ncopies = MaxBurst
 	}
 	w.ncopies--
-	c := w.copies.Pkts[w.ncopies]
-	b := c.SetLen(m.DataLen())
-	if b == nil || m.IsChained() {
-		w.copies.Pkts[w.ncopies] = c
-		w.ncopies++
+	w.spares.Store(int64(w.ncopies))
+	return w.copies.Pkts[w.ncopies]
+}
+
+// copyChain copies every segment of m into head, an empty spare, and as
+// it fills into more spares chained to it (each once full: Append works on
+// an unchained mbuf only, and Chain adds the tail's length to the head's).
+// Off the fast path: chained and giant frames only.
+func (w *worker) copyChain(m, head *dpdk.Mbuf) *dpdk.Mbuf {
+	cur := head
+	for seg := m; seg != nil; seg = seg.Next() {
+		for d := seg.Data(); len(d) > 0; {
+			if cur.Tailroom() == 0 {
+				next := w.spare()
+				if next == nil || (cur != head && head.Chain(cur) != nil) {
+					if cur != head {
+						cur.Free()
+					}
+					if next != nil {
+						next.Free()
+					}
+					head.Free()
+					return nil
+				}
+				next.SetLen(0)
+				cur = next
+			}
+			n := copy(cur.Append(min(len(d), cur.Tailroom())), d)
+			d = d[n:]
+		}
+	}
+	if cur != head && head.Chain(cur) != nil {
+		cur.Free()
+		head.Free()
 		return nil
 	}
-	copy(b, m.Data())
-	return c
+	return head
 }
 
 // enqueue adds m to the output buffer of port id, flushing a full buffer.
