@@ -323,6 +323,17 @@ func (e *Engine) AddPort(ctx context.Context, spec PortSpec) error {
 		if nw, ok = e.networks[spec.Network]; !ok {
 			return fmt.Errorf("port %s: no network %q", spec.Name, spec.Network)
 		}
+		// A static MAC belongs to one port: taking it over would steal the
+		// owner's traffic, and removing the thief would remove the entry.
+		if spec.MAC != nil {
+			if id := nw.macs.staticPort(macToU64(spec.MAC)); id >= 0 {
+				owner := fmt.Sprint("ethdev ", id)
+				if op := e.byID[id]; op != nil {
+					owner = op.spec.Name
+				}
+				return fmt.Errorf("port %s: mac %s is already the static MAC of port %s in network %s", spec.Name, spec.MAC, owner, nw.spec.Name)
+			}
+		}
 	}
 	p := &port{spec: spec, id: uint16(spec.Port), net: nw, added: time.Now()}
 	if err := e.setupPort(p); err != nil {

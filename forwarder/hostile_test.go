@@ -480,3 +480,46 @@ func bigFrame(dst, src net.HardwareAddr, n int) []byte {
 	}
 	return eth(dst, src, 0x88b5, p...)
 }
+
+// TestStaticMACNotTakenOver: a second port may not claim a MAC that is
+// another port's static entry in the same network (its removal would
+// also remove the first port's entry).
+func TestStaticMACNotTakenOver(t *testing.T) {
+	e := newEngine(t)
+	ctx := context.Background()
+	if err := e.AddNetwork(ctx, NetworkSpec{Name: "n"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AddNetwork(ctx, NetworkSpec{Name: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	a := attach(t, e, "a", "n", true)
+	probe := func(name, nw string) error {
+		n := seq.Add(1)
+		ports, err := dpdk.Probe(fmt.Sprintf("net_null%d", 300+n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_ = e.RemovePort(ctx, name)
+			_ = ports[0].Remove()
+		}()
+		return e.AddPort(ctx, PortSpec{Name: name, Port: ports[0], Kind: KindVhostUser, Network: nw, MAC: a.mac})
+	}
+	if err := probe("thief", "n"); err == nil {
+		t.Fatal("a second port took a's static MAC in the same network")
+	}
+	if err := probe("other", "m"); err != nil {
+		t.Fatalf("the same MAC in another network: %v", err)
+	}
+	macs, _ := e.MACs("n")
+	found := false
+	for _, m := range macs {
+		if m.MAC == a.mac.String() {
+			found = m.Port == "a" && m.Static
+		}
+	}
+	if !found {
+		t.Fatalf("a's static entry is gone or moved: %+v", macs)
+	}
+}

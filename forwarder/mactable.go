@@ -123,6 +123,17 @@ func (t *macTable) setStatic(mac uint64, port uint16) bool {
 	return false
 }
 
+// staticPort returns the port of mac's static entry, or -1.
+func (t *macTable) staticPort(mac uint64) int {
+	b := t.bucket(mac)
+	for i := range b.slots {
+		if v := b.slots[i].Load(); v != 0 && v>>16 == mac && v&staticBit != 0 {
+			return int(v&portMask) - 1
+		}
+	}
+	return -1
+}
+
 // age removes learned entries last seen before now-maxAge. Control plane.
 func (t *macTable) age(now, maxAge uint32) (removed int) {
 	for bi := range t.buckets {
