@@ -6,24 +6,26 @@ import "sync/atomic"
 type DropReason int
 
 const (
-	DropBadHeader DropReason = iota // shorter than an Ethernet header, or a broken VLAN tag
-	DropBadSrcMAC                   // multicast or zero source MAC
-	DropSamePort                    // destination is the port it came in on
-	DropNoNetwork                   // the port (or the VLAN on the uplink) is in no network
-	DropTxFull                      // the output queue refused it
-	DropNoMbuf                      // no mbuf for a copy (flooding to a tagged uplink)
-	DropPortDown                    // the output port's link is down
+	DropBadHeader      DropReason = iota // shorter than an Ethernet header, or a broken VLAN tag
+	DropBadSrcMAC                        // multicast or zero source MAC
+	DropSamePort                         // destination is the port it came in on
+	DropNoNetwork                        // the port (or the VLAN on the uplink) is in no network
+	DropTxFull                           // the output queue refused it
+	DropNoMbuf                           // no mbuf for a copy (flooding to a tagged uplink)
+	DropPortDown                         // the output port's link is down
+	DropTaggedOnAccess                   // an 802.1Q/802.1ad-tagged frame on an access port
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{
-	DropBadHeader: "bad_header",
-	DropBadSrcMAC: "bad_src_mac",
-	DropSamePort:  "same_port",
-	DropNoNetwork: "no_network",
-	DropTxFull:    "tx_full",
-	DropNoMbuf:    "no_mbuf",
-	DropPortDown:  "port_down",
+	DropBadHeader:      "bad_header",
+	DropBadSrcMAC:      "bad_src_mac",
+	DropSamePort:       "same_port",
+	DropNoNetwork:      "no_network",
+	DropTxFull:         "tx_full",
+	DropNoMbuf:         "no_mbuf",
+	DropPortDown:       "port_down",
+	DropTaggedOnAccess: "tagged_on_access",
 }
 
 func (r DropReason) String() string { return dropNames[r] }

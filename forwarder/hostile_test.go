@@ -392,6 +392,30 @@ func TestHostileFrames(t *testing.T) {
 			want: map[*pod][][]byte{a: {qinq}, b: {qinq}}})
 	})
 
+	t.Run("tagged on access", func(t *testing.T) {
+		// On an access port a pod has no business tagging: a tagged frame
+		// leaving the uplink untagged (VLAN 0 network) would land in the
+		// VLAN of the pod's choice upstream (VLAN hopping).
+		var tagged [][]byte
+		for _, tpid := range []uint16{0x8100, 0x88a8, 0x9100} {
+			for _, vid := range []uint16{0, 10, 4095} {
+				tagged = append(tagged, vlanTag(acc(bcast, make([]byte, 46)...), tpid, vid))
+			}
+		}
+		tagged = append(tagged, eth(bcast, a.mac, 0x8100), eth(bcast, a.mac, 0x88a8)) // a TPID and no tag at all
+		l.run(t, hostileCase{name: "access: tagged frames", from: a, frames: tagged,
+			drops: map[string]uint64{"tagged_on_access": uint64(len(tagged))}})
+		// The same from a VLAN network's pod, and a tagged frame after an
+		// untagged one with the same MACs (the run cache must not let it by).
+		plain := eth(b.mac, a.mac, 0x0800, make([]byte, 46)...)
+		l.run(t, hostileCase{name: "access: tagged after untagged, same MACs", from: a,
+			frames: [][]byte{plain, vlanTag(plain, 0x8100, 10), plain},
+			want:   map[*pod][][]byte{b: {plain, plain}}, drops: map[string]uint64{"tagged_on_access": 1}})
+		ct := vlanTag(eth(bcast, c.mac, 0x0800, make([]byte, 46)...), 0x8100, 20)
+		l.run(t, hostileCase{name: "access (VLAN 10): tagged", from: c, frames: [][]byte{ct},
+			drops: map[string]uint64{"tagged_on_access": 1}})
+	})
+
 	t.Run("giant chained frames", func(t *testing.T) {
 		big := bigFrame
 		u := big(b.mac, a.mac, 9018)

@@ -210,15 +210,14 @@ func (w *worker) switchBurst(s *snapshot, in *portView, rx []*dpdk.Mbuf, now uin
 	var rxBytes uint64
 	drops := in.id
 	// Consecutive frames of a burst mostly share their MACs. A frame with
-	// the same 12 bytes of MACs as the one before on an access port takes
-	// the same way (fast, when that was plain unicast to an up access
-	// port); otherwise the source is learnt and the destination looked up
-	// once per run of equal ones.
+	// the same 14 bytes of MACs and EtherType as the one before on an
+	// access port takes the same way (fast, when that was plain unicast to
+	// an up access port); otherwise the source is learnt and the
+	// destination looked up once per run of equal ones.
 	var lastSrc, lastDst uint64
 	var lastSrcNet, lastDstNet *netView
 	lastOut := -1
-	var runA uint64
-	var runB uint32
+	var runA, runB uint64
 	var fast *txBuf // output of the previous frame's run, nil: none
 	var fastID uint16
 	for _, m := range rx {
@@ -231,7 +230,7 @@ func (w *worker) switchBurst(s *snapshot, in *portView, rx []*dpdk.Mbuf, now uin
 			continue
 		}
 		h := d[:14:14]
-		a, b := binary.LittleEndian.Uint64(h[0:8]), binary.LittleEndian.Uint32(h[8:12])
+		a, b := binary.LittleEndian.Uint64(h[0:8]), binary.LittleEndian.Uint64(h[6:14])
 		if fast != nil && a == runA && b == runB {
 			if fast.n == txCap {
 				w.flushPort(s, fastID)
@@ -243,9 +242,10 @@ func (w *worker) switchBurst(s *snapshot, in *portView, rx []*dpdk.Mbuf, now uin
 		}
 		fast = nil
 		nv := in.net
+		et := binary.BigEndian.Uint16(h[12:14])
 		if in.trunk {
 			vid := uint16(0)
-			if binary.BigEndian.Uint16(h[12:14]) == 0x8100 {
+			if et == 0x8100 {
 				if len(d) < 18 {
 					w.dropPkt(m, drops, DropBadHeader)
 					continue
@@ -258,6 +258,12 @@ func (w *worker) switchBurst(s *snapshot, in *portView, rx []*dpdk.Mbuf, now uin
 				h = d[:14:14]
 			}
 			nv = s.vlanNet[vid]
+		} else if et == 0x8100 || et == 0x88a8 || et == 0x9100 {
+			// Access ports carry untagged frames: a pod's tag would leave
+			// the trunk as the outer tag of an untagged network's frame
+			// and put it in the VLAN of the pod's choice upstream.
+			w.dropPkt(m, drops, DropTaggedOnAccess)
+			continue
 		}
 		if nv == nil {
 			w.dropPkt(m, drops, DropNoNetwork)
