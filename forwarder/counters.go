@@ -14,6 +14,7 @@ const (
 	DropNoMbuf                           // no mbuf for a copy (flooding to a tagged uplink)
 	DropPortDown                         // the output port's link is down
 	DropTaggedOnAccess                   // an 802.1Q/802.1ad-tagged frame on an access port
+	DropSrcMACSpoof                      // source MAC is another port's static MAC
 	numDropReasons
 )
 
@@ -26,6 +27,7 @@ var dropNames = [numDropReasons]string{
 	DropNoMbuf:         "no_mbuf",
 	DropPortDown:       "port_down",
 	DropTaggedOnAccess: "tagged_on_access",
+	DropSrcMACSpoof:    "src_mac_spoof",
 }
 
 func (r DropReason) String() string { return dropNames[r] }

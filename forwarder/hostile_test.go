@@ -463,6 +463,22 @@ func TestHostileFrames(t *testing.T) {
 			drops: map[string]uint64{"bad_src_mac": uint64(len(tr))}})
 	})
 
+	t.Run("MAC spoofing", func(t *testing.T) {
+		// b claims a's static MAC: dropped and counted, a's entry stays.
+		spoof := eth(bcast, a.mac, 0x0800, make([]byte, 46)...)
+		toA := eth(a.mac, a.mac, 0x0800, make([]byte, 46)...)
+		l.run(t, hostileCase{name: "spoofed static MAC", from: b, frames: [][]byte{spoof, toA, spoof},
+			drops: map[string]uint64{"src_mac_spoof": 3}})
+		// From the trunk too: a's MAC lives behind a.
+		l.run(t, hostileCase{name: "spoofed static MAC from the trunk", from: up, frames: [][]byte{spoof},
+			drops: map[string]uint64{"src_mac_spoof": 1}})
+		l.checkStatic(t)
+		// a is still reached by unicast, and only a.
+		ok := eth(a.mac, b.mac, 0x0800, make([]byte, 46)...)
+		l.run(t, hostileCase{name: "unicast to a after spoofing", from: b, frames: [][]byte{ok},
+			want: map[*pod][][]byte{a: {ok}}})
+	})
+
 	t.Run("MAC moves", func(t *testing.T) {
 		// A learned (not static) MAC still moves, as on any switch.
 		mv := net.HardwareAddr{0x02, 0xee, 0, 0, 0, 9}

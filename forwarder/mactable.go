@@ -60,9 +60,23 @@ func (t *macTable) lookup(mac uint64) int {
 	return -1
 }
 
+// learnResult is what learning a source MAC found.
+type learnResult uint8
+
+const (
+	learnOK          learnResult = iota // learned, refreshed or moved
+	learnFull                           // not known, and its bucket is full
+	learnStaticOther                    // a static entry of another port: a spoofed source
+)
+
 // learn records that mac was seen on port at time now. It returns false
 // when the bucket was full.
 func (t *macTable) learn(mac uint64, port uint16, now uint32) bool {
+	return t.learnFrom(mac, port, now) != learnFull
+}
+
+// learnFrom is learn, telling a static entry of another port apart.
+func (t *macTable) learnFrom(mac uint64, port uint16, now uint32) learnResult {
 	b := t.bucket(mac)
 	want := mac<<16 | uint64(port+1)
 	empty := -1
@@ -77,8 +91,11 @@ func (t *macTable) learn(mac uint64, port uint16, now uint32) bool {
 		if v>>16 != mac {
 			continue
 		}
-		if v&staticBit != 0 {
-			return true // static entries neither move nor age
+		if v&staticBit != 0 { // static entries neither move nor age
+			if v&portMask != uint64(port+1) {
+				return learnStaticOther
+			}
+			return learnOK
 		}
 		if v != want {
 			// The MAC moved to another port.
@@ -89,7 +106,7 @@ func (t *macTable) learn(mac uint64, port uint16, now uint32) bool {
 		if b.seen[i].Load() != now {
 			b.seen[i].Store(now)
 		}
-		return true
+		return learnOK
 	}
 	for i := empty; i >= 0 && i < slotsPerBucket; i++ {
 		if b.slots[i].Load() != 0 {
@@ -97,11 +114,11 @@ func (t *macTable) learn(mac uint64, port uint16, now uint32) bool {
 		}
 		b.seen[i].Store(now)
 		if b.slots[i].CompareAndSwap(0, want) {
-			return true
+			return learnOK
 		}
 	}
 	t.full.Add(1)
-	return false
+	return learnFull
 }
 
 // setStatic installs a static entry for mac on port, replacing a learned

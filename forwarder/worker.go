@@ -216,6 +216,7 @@ func (w *worker) switchBurst(s *snapshot, in *portView, rx []*dpdk.Mbuf, now uin
 	// destination looked up once per run of equal ones.
 	var lastSrc, lastDst uint64
 	var lastSrcNet, lastDstNet *netView
+	spoofed := false // lastSrc is another port's static MAC
 	lastOut := -1
 	var runA, runB uint64
 	var fast *txBuf // output of the previous frame's run, nil: none
@@ -276,8 +277,12 @@ func (w *worker) switchBurst(s *snapshot, in *portView, rx []*dpdk.Mbuf, now uin
 			continue
 		}
 		if src != lastSrc || nv != lastSrcNet {
-			nv.macs.learn(src, in.id, now)
+			spoofed = nv.macs.learnFrom(src, in.id, now) == learnStaticOther
 			lastSrc, lastSrcNet = src, nv
+		}
+		if spoofed {
+			w.dropPkt(m, drops, DropSrcMACSpoof)
+			continue
 		}
 		if dst&(1<<40) == 0 {
 			out := lastOut
