@@ -52,6 +52,11 @@ type NetConf struct {
 	// pod may request in its k8s.v1.cni.cncf.io/networks annotation, by
 	// name ("name" or "namespace/name"), each an attachment of its own.
 	Networks map[string]*AttachConf `json:"networks,omitempty"`
+	// Kubeconfig is a kubeconfig file (absolute path) giving the API
+	// access with which a native-mode ADD publishes the pod's
+	// k8s.v1.cni.cncf.io/network-status annotation (publishNetworkStatus).
+	// Empty: nothing is published.
+	Kubeconfig string `json:"kubeconfig,omitempty"`
 
 	RuntimeConfig RuntimeConfig `json:"runtimeConfig,omitempty"`
 
@@ -124,6 +129,7 @@ var ourFields = func() map[string]string {
 		"podwiredSocket": "a string",
 		"podMount":       "a string",
 		"networks":       "an object",
+		"kubeconfig":     "a string",
 	}
 	for k, v := range attachFields {
 		m[k] = v
@@ -275,6 +281,8 @@ func decodeField(k, want string, raw json.RawMessage, conf *NetConf) error {
 		dst = &conf.PodMount
 	case "networks":
 		return decodeNetworks(raw, conf)
+	case "kubeconfig":
+		dst = &conf.Kubeconfig
 	default:
 		return conf.AttachConf.decodeField("", k, want, raw)
 	}
@@ -442,6 +450,9 @@ func (c *NetConf) validate() error {
 // network in the annotation can be ("name" or "namespace/name", DNS-1123
 // labels).
 func (c *NetConf) validateNetworks() error {
+	if err := c.validateKubeconfig(); err != nil {
+		return err
+	}
 	if c.Networks == nil {
 		return nil
 	}

@@ -77,7 +77,7 @@ func TestLoadConfErrors(t *testing.T) {
 		{`{` + base + `}`, types.ErrInvalidNetworkConfig, `"kind": required`},
 		{`{` + base + `,"kind":"vhost"}`, types.ErrInvalidNetworkConfig, `"kind"`},
 		{`{` + base + `,"kind":"memif","Kind":"memif"}`, types.ErrInvalidNetworkConfig, `"Kind": unknown field (did you mean "kind"?)`},
-		{`{` + base + `,"kind":"memif","sockets":1}`, types.ErrInvalidNetworkConfig, `"sockets": unknown field; podwire's fields are kind, mtu,`},
+		{`{` + base + `,"kind":"memif","sockets":1}`, types.ErrInvalidNetworkConfig, `"sockets": unknown field; podwire's fields are kind, kubeconfig, mtu,`},
 		{`{` + base + `,"kind":"memif","mtu":1.5}`, types.ErrInvalidNetworkConfig, `"mtu": want an integer, got the number 1.5`},
 		{`{` + base + `,"kind":"memif","queues":-1}`, types.ErrInvalidNetworkConfig, `"queues"`},
 		{`{` + base + `,"kind":"memif","network":""}`, types.ErrInvalidNetworkConfig, ""}, // empty: the default, fine

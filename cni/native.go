@@ -1,9 +1,12 @@
 package cni
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
@@ -136,4 +139,82 @@ func selectionIPs(s NetworkSelection, idx int) []*current.IPConfig {
 		out = append(out, &current.IPConfig{Address: *ipn, Interface: current.Int(idx)})
 	}
 	return out
+}
+
+// PublishTimeout bounds publishing network-status after a native-mode ADD.
+const PublishTimeout = 10 * time.Second
+
+// publishNetworkStatus writes the network-status annotation of a
+// native-mode ADD to the pod (when the configuration has a kubeconfig):
+// res is the ADD's own result, eth0 (CNI_IFNAME) first and then extras in
+// order. It never fails the ADD: the attachments work without the
+// annotation, as under Multus, which logs and goes on when it cannot write
+// it. A failure is a warning on log (the plugin's stderr).
+func publishNetworkStatus(log *slog.Logger, conf *NetConf, pod PodArgs, res *current.Result, extras []extraAttachment) {
+	if conf.Kubeconfig == "" || !conf.Native() {
+		return
+	}
+	start := time.Now()
+	value, err := publishedStatus(conf, pod, res, extras)
+	if err != nil {
+		log.Warn("network-status not published (the ADD goes on)", "pod", pod.Namespace+"/"+pod.Name, "kubeconfig", conf.Kubeconfig, "err", err)
+		return
+	}
+	log.Info("network-status published", "pod", pod.Namespace+"/"+pod.Name, "took", time.Since(start).Round(time.Millisecond), "value", value)
+}
+
+// publishedStatus computes the network-status value and patches it into
+// the pod.
+func publishedStatus(conf *NetConf, pod PodArgs, res *current.Result, extras []extraAttachment) (string, error) {
+	if pod.Namespace == "" || pod.Name == "" {
+		return "", errNoPod
+	}
+	entries := []statusEntry{{name: conf.Name, idx: 0}}
+	for i, x := range extras {
+		e := statusEntry{name: x.sel.Namespace + "/" + x.sel.Name, idx: 1 + i}
+		if x.conf.Kind != api.KindKernel && 1+i < len(res.Interfaces) {
+			di, err := deviceInfoJSON(api.Attachment{Kind: x.conf.Kind, VhostMode: x.conf.VhostMode, SocketPath: res.Interfaces[1+i].SocketPath})
+			if err != nil {
+				return "", fmt.Errorf("device-info of %s: %v", x.ifName, err)
+			}
+			e.devInfo = di
+		}
+		entries = append(entries, e)
+	}
+	statuses, err := networkStatuses(res, entries)
+	if err != nil {
+		return "", err
+	}
+	value, err := networkStatusValue(statuses)
+	if err != nil {
+		return "", err
+	}
+	k, err := loadKubeconfig(conf.Kubeconfig)
+	if err != nil {
+		return "", err
+	}
+	defer k.close()
+	ctx, cancel := context.WithTimeout(context.Background(), PublishTimeout)
+	defer cancel()
+	if err := k.setPodAnnotations(ctx, pod.Namespace, pod.Name, pod.UID, map[string]string{NetworkStatusAnnotation: value}); err != nil {
+		return "", err
+	}
+	return value, nil
+}
+
+// validateKubeconfig checks "kubeconfig": an absolute path, and only with
+// "networks" (under Multus, Multus writes network-status and podwire must
+// not overwrite it). The file itself is read at ADD, where a problem with
+// it is logged and does not fail the ADD.
+func (c *NetConf) validateKubeconfig() error {
+	if c.Kubeconfig == "" {
+		return nil
+	}
+	if c.Networks == nil {
+		return cfgErr("kubeconfig", "only for the native multi-interface mode (\"networks\"): with Multus, Multus publishes network-status")
+	}
+	if err := api.CheckAbsPath(c.Kubeconfig, 4095); err != nil {
+		return cfgErr("kubeconfig", "%s", err)
+	}
+	return nil
 }

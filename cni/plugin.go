@@ -280,6 +280,7 @@ func (p *Plugin) Add(args *skel.CmdArgs) (retErr error) {
 		log.Info("attached requested network", "network", x.sel.Namespace+"/"+x.sel.Name, "ifname", x.ifName, "kind", x.conf.Kind)
 	}
 
+	publishNetworkStatus(log, conf, pod, res, extras)
 	out, err := mergePrev(conf.PrevResult, res)
 	if err != nil {
 		return err

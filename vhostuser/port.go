@@ -191,6 +191,9 @@ type Port struct {
 	sockID   fileID // podwired's socket, once its perms are applied
 	haveSock bool
 	closed   bool
+	// guardStop and guardDone run the VhostServer socket's guard
+	// (single.go); nil when it does not run.
+	guardStop, guardDone chan struct{}
 }
 
 // Create makes the port of the attachment s: its directory with owner and
@@ -284,6 +287,9 @@ func (p *Port) create(ctx context.Context) (err error) {
 		if removed {
 			p.m.log.Info("removed stale socket", "container_id", p.spec.ContainerID, "socket", p.socket)
 		}
+		if err := p.removeBusyName(dfd); err != nil {
+			return err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -370,7 +376,9 @@ func (p *Port) applyPerms(dfd int) error {
 // no deadline). In VhostServer mode DPDK creates the socket when the port
 // starts (rte_eth_dev_start), so call this right after starting the port;
 // until then the socket has DPDK's default mode (umask-dependent), which a
-// non-root pod may not be able to use. For Memif, Create has done it already;
+// non-root pod may not be able to use. In VhostServer mode it then starts
+// the socket's guard, which keeps a second client out while one is
+// connected (single.go). For Memif, Create has done it already;
 // in VhostClient mode the socket is the pod's and this does nothing.
 func (p *Port) ApplySocketPerms(ctx context.Context) error {
 	if p.spec.Mode == VhostClient {
@@ -396,6 +404,9 @@ func (p *Port) ApplySocketPerms(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		err := p.applyPerms(dfd)
+		if err == nil {
+			p.startGuard()
+		}
 		if !errors.Is(err, unix.ENOENT) {
 			return err
 		}
@@ -420,6 +431,7 @@ func (p *Port) Close() error {
 	}
 	p.closed = true
 	p.mu.Unlock()
+	p.stopGuard()
 
 	var errs []error
 	if p.eth.Valid() {
