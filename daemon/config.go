@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/podwire/podwire/api"
+	"github.com/podwire/podwire/dpdk"
 )
 
 // DefaultConfigYAML runs on any machine with hugepages and no NIC: its
@@ -45,8 +48,11 @@ type Config struct {
 
 // EALConfig are DPDK EAL options.
 type EALConfig struct {
-	Lcores     []int    `json:"lcores"`
-	MainLcore  *int     `json:"mainLcore,omitempty"`
+	Lcores []int `json:"lcores"`
+	// MainLcore is EAL's main lcore, one of Lcores; null: EAL's default
+	// (the first of Lcores). Not omitempty: a re-encoded config that left
+	// it out would get the default config's 0 back.
+	MainLcore  *int     `json:"mainLcore"`
 	FilePrefix string   `json:"filePrefix"`
 	InMemory   bool     `json:"inMemory"`
 	NoHuge     bool     `json:"noHuge"`
@@ -124,31 +130,75 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // LoadConfig reads the default configuration and overlays the file at path
 // (if not empty). Unknown fields are errors.
 func LoadConfig(path string) (*Config, error) {
+	if path == "" {
+		return parseConfig(nil, "")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return parseConfig(b, path)
+}
+
+// parseConfig is LoadConfig on the file's contents b (nil: no file): the
+// default configuration overlaid with b. name is the file's path for
+// errors.
+func parseConfig(b []byte, name string) (*Config, error) {
 	var c Config
 	if err := yaml.UnmarshalStrict(DefaultConfigYAML, &c); err != nil {
 		return nil, fmt.Errorf("embedded default config: %w", err)
 	}
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
+	if b != nil {
 		if err := yaml.UnmarshalStrict(b, &c); err != nil {
-			return nil, fmt.Errorf("config %s: %w", path, err)
+			return nil, fmt.Errorf("config %s: %w", name, err)
 		}
 	}
 	return &c, nil
 }
 
-// Validate checks the whole configuration before anything starts; the
-// error names the bad field.
+// ConfigError is one invalid field of a Config: Field is its path
+// ("workers.burst", "networks[1].name", "ports[0]"), and either Msg says
+// what is wrong or Err is the error of the field's own validation (an
+// *api.FieldError for networks and ports).
+type ConfigError struct {
+	Field string
+	Msg   string
+	Err   error
+}
+
+func (e *ConfigError) Error() string {
+	msg := e.Msg
+	if e.Err != nil {
+		msg = e.Err.Error()
+	}
+	return "config field " + e.Field + ": " + msg
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Validate checks the whole configuration before anything starts. The
+// error is a *ConfigError naming the bad field, or several joined
+// (errors.Join), one per bad field.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("config field %s: %s", field, fmt.Sprintf(format, args...)))
+		errs = append(errs, &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	if len(c.EAL.Lcores) < 2 {
 		bad("eal.lcores", "need at least two cores (a main lcore and a forwarding lcore), got %v", c.EAL.Lcores)
+	} else if _, err := (dpdk.Options{Lcores: c.EAL.Lcores}).Args(); err != nil {
+		// EAL's own checks (range, duplicates), before anything starts.
+		bad("eal.lcores", "%s", strings.TrimPrefix(err.Error(), "eal options: "))
+	}
+	if m := c.EAL.MainLcore; m != nil && !slices.Contains(c.EAL.Lcores, *m) {
+		bad("eal.mainLcore", "%d is not one of eal.lcores %v", *m, c.EAL.Lcores)
+	}
+	// The other EAL options as Start passes them, checked as EAL init
+	// would check them.
+	e := c.EAL
+	if _, err := (dpdk.Options{FilePrefix: e.FilePrefix, InMemory: e.InMemory, NoHuge: e.NoHuge, MemoryMB: e.MemoryMB,
+		NoPCI: e.NoPCI, Allow: e.Allow, Vdevs: e.Vdevs, LogLevel: e.LogLevel, Extra: e.Extra}).Args(); err != nil {
+		bad("eal", "%s", strings.TrimPrefix(err.Error(), "eal options: "))
 	}
 	if c.Workers.Burst < 1 || c.Workers.Burst > 64 {
 		bad("workers.burst", "%d out of range 1..64", c.Workers.Burst)
@@ -200,8 +250,9 @@ func (c *Config) Validate() error {
 		bad("mac.maxMACs", "%d out of range 8..%d", c.MAC.MaxMACs, 1<<22)
 	}
 	if u := c.Uplink; u != nil {
-		if err := api.ValidateName("uplink.name", u.Name); err != nil {
-			errs = append(errs, fmt.Errorf("config field %w", err))
+		var fe *api.FieldError
+		if err := api.ValidateName("uplink.name", u.Name); errors.As(err, &fe) {
+			bad(fe.Field, "%s", fe.Message)
 		}
 		if (u.PCI == "") == (u.Vdev == "") {
 			bad("uplink", "give exactly one of pci and vdev")
@@ -214,23 +265,37 @@ func (c *Config) Validate() error {
 		}
 	}
 	seen := map[string]bool{}
+	vlans := map[uint16]string{}
 	for i, n := range c.Networks {
 		if err := n.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("config field networks[%d]: %w", i, err))
+			errs = append(errs, &ConfigError{Field: fmt.Sprintf("networks[%d]", i), Err: err})
 		}
 		if seen[n.Name] {
 			bad(fmt.Sprintf("networks[%d].name", i), "%q listed twice", n.Name)
 		}
 		seen[n.Name] = true
+		// The forwarder carries one network per VLAN on the uplink.
+		if o, ok := vlans[n.VLAN]; ok && n.VLAN != 0 {
+			bad(fmt.Sprintf("networks[%d].vlan", i), "%d is network %q's already", n.VLAN, o)
+		} else if n.VLAN != 0 {
+			vlans[n.VLAN] = n.Name
+		}
 	}
 	keys := map[string]bool{}
 	for i, p := range c.Ports {
 		p = p.WithDefaults()
 		if err := p.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("config field ports[%d]: %w", i, err))
+			errs = append(errs, &ConfigError{Field: fmt.Sprintf("ports[%d]", i), Err: err})
 		}
 		if !seen[p.Network] {
 			bad(fmt.Sprintf("ports[%d].network", i), "no network %q in networks", p.Network)
+		}
+		// What the API's PUT refuses or ignores, Start would take as given.
+		if p.SocketDir != "" {
+			bad(fmt.Sprintf("ports[%d].socketDir", i), "not supported: podwired places sockets under socketDir")
+		}
+		if !reflect.DeepEqual(p.Spec(), p) {
+			bad(fmt.Sprintf("ports[%d]", i), "has status fields (portName, portID, socketPath, podSocketPath, state, reason, createdAt): a port here is a spec, podwired sets those")
 		}
 		if keys[p.Key()] {
 			bad(fmt.Sprintf("ports[%d]", i), "%s listed twice", p.Key())
