@@ -369,7 +369,7 @@ func TestSweep(t *testing.T) {
 		}
 		for _, f := range files {
 			p := filepath.Join(dir, f)
-			if f == "vhost.sock" || f == "memif.sock" {
+			if strings.Contains(f, ".sock") {
 				l, err := net.Listen("unix", p)
 				if err != nil {
 					t.Fatal(err)
@@ -386,6 +386,7 @@ func TestSweep(t *testing.T) {
 	}
 	dead := mk("0123456789ab", "vhost.sock", vhostuser.DeviceInfoFile)
 	deadMemif := mk("0123456789ac", "memif.sock")
+	deadBusy := mk("0123456789b0", ".vhost.sock.busy", vhostuser.DeviceInfoFile) // a killed podwired's placeholder
 	kept := mk("0123456789ad", "vhost.sock", vhostuser.DeviceInfoFile)
 	other := mk("0123456789ae", "vhost.sock", "notes.txt")
 	notOurs := mk("not-a-hash", "vhost.sock")
@@ -400,10 +401,10 @@ func TestSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{dead, deadMemif}; !slices.Equal(removed, want) {
+	if want := []string{dead, deadMemif, deadBusy}; !slices.Equal(removed, want) {
 		t.Errorf("removed %v, want %v", removed, want)
 	}
-	for _, d := range []string{dead, deadMemif} {
+	for _, d := range []string{dead, deadMemif, deadBusy} {
 		if _, err := os.Lstat(d); !os.IsNotExist(err) {
 			t.Errorf("%s still there (%v)", d, err)
 		}

@@ -86,7 +86,8 @@ func (m *Manager) sweepDir(bfd int, name string) (bool, error) {
 	for _, e := range ents {
 		switch n := e.Name(); {
 		case n == DeviceInfoFile && e.Type().IsRegular():
-		case n == VhostClient.SocketName() || n == Memif.SocketName():
+		case n == VhostClient.SocketName() || n == Memif.SocketName() ||
+			n == VhostClient.busyName() || n == Memif.busyName():
 			if _, err := removeStale(dfd, filepath.Join(path, n), n); err != nil {
 				if errors.Is(err, ErrSocketInUse) {
 					return false, nil // a pod still listens: not yet
