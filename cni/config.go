@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -162,6 +163,10 @@ var otherFields = map[string]string{
 	"loadOnlyInlinedPlugins": "a boolean",
 }
 
+// cniName is libcni's rule for network names (utils.ValidateNetworkName),
+// a subset of podwired's for an attachment's owner.
+var cniName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`)
+
 // ConfigError is an invalid network configuration: Field is the JSON name
 // of the bad field ("" when the whole document is bad). It becomes CNI
 // error code 7 (invalid network config).
@@ -255,6 +260,10 @@ func LoadConf(data []byte) (*NetConf, error) {
 }
 
 func unknownField(k string) *ConfigError {
+	if k == "" {
+		// A ConfigError without a field is about the whole document.
+		return cfgErr("", "a key is the empty string; podwire's fields are %s", strings.Join(sortedKeys(ourFields), ", "))
+	}
 	for f := range ourFields {
 		if strings.EqualFold(f, k) {
 			return cfgErr(k, "unknown field (did you mean %q?)", f)
@@ -409,6 +418,17 @@ func (c *NetConf) validate() error {
 	if c.Type == "" {
 		return cfgErr("type", "required")
 	}
+	// The name becomes every attachment's owner, which podwired checks
+	// (api.Attachment.Validate): refuse here what it would refuse at ADD.
+	// libcni's skel checks the characters too, but not the length.
+	switch {
+	case c.Name == "":
+		return cfgErr("name", "required")
+	case len(c.Name) > api.MaxOwnerLen:
+		return cfgErr("name", "%d characters, more than %d", len(c.Name), api.MaxOwnerLen)
+	case !cniName.MatchString(c.Name):
+		return cfgErr("name", "%q: want a letter or digit, then letters, digits, '_', '.' and '-'", c.Name)
+	}
 	if err := c.AttachConf.validate("", DefaultNetwork); err != nil {
 		return err
 	}
@@ -469,12 +489,14 @@ func (c *NetConf) validateNetworks() error {
 		return cfgErr("networks", "needs \"capabilities\": {%q: true}: without it the runtime does not pass the pod's annotations", PodAnnotationsCapability)
 	}
 	for _, name := range sortedKeys(c.Networks) {
+		// "" is no name: check every part, of either form.
 		ns, n, scoped := strings.Cut(name, "/")
+		parts := []string{ns, n}
 		if !scoped {
-			ns, n = "", name
+			n, parts = name, []string{name}
 		}
-		for _, part := range []string{ns, n} {
-			if (part != "" || scoped) && (len(part) > maxLabel || !dns1123Label.MatchString(part)) {
+		for _, part := range parts {
+			if len(part) > maxLabel || !dns1123Label.MatchString(part) {
 				return cfgErr("networks."+name, "%q is not a network name a pod can request: \"<name>\" or \"<namespace>/<name>\", DNS-1123 labels", name)
 			}
 		}
