@@ -37,17 +37,24 @@ const (
 	StateWaiting = "waiting" // the port exists and no peer has connected yet
 )
 
-// Drop reasons named in the design. Counters.Drops is keyed by reason; the
-// forwarder owns the set and may report reasons not listed here, so
-// clients show every key they get.
+// Drop reasons: Counters.Drops is keyed by these names, the forwarder's
+// (forwarder.DropReasons; a daemon test keeps the two lists equal). Clients
+// show every key they get all the same: a newer podwired may add reasons.
 const (
-	DropNoMbuf    = "no_mbuf"    // mbuf allocation failed
-	DropTxFull    = "tx_full"    // the tx queue refused the packet
-	DropNoRoute   = "no_route"   // no route to the destination
-	DropBadHeader = "bad_header" // truncated or malformed header
-	DropTTL       = "ttl"        // TTL or hop limit expired
-	DropMTU       = "mtu"        // larger than the egress MTU
+	DropBadHeader      = "bad_header"       // shorter than an Ethernet header, or a broken VLAN tag
+	DropBadSrcMAC      = "bad_src_mac"      // multicast or zero source MAC
+	DropSamePort       = "same_port"        // the destination is the port it came in on
+	DropNoNetwork      = "no_network"       // the port (or the VLAN on the uplink) is in no network
+	DropTxFull         = "tx_full"          // the output queue refused it
+	DropNoMbuf         = "no_mbuf"          // no mbuf for a copy (flooding to a tagged uplink)
+	DropPortDown       = "port_down"        // the output port's link is down
+	DropTaggedOnAccess = "tagged_on_access" // an 802.1Q/802.1ad-tagged frame from a pod's port
+	DropSrcMACSpoof    = "src_mac_spoof"    // the source is another port's static MAC
 )
+
+// DropReasons lists every drop reason, in the forwarder's order.
+var DropReasons = []string{DropBadHeader, DropBadSrcMAC, DropSamePort, DropNoNetwork, DropTxFull,
+	DropNoMbuf, DropPortDown, DropTaggedOnAccess, DropSrcMACSpoof}
 
 // Status is GET /v1/status.
 type Status struct {
