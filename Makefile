@@ -15,6 +15,8 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(CURDIR)/.tools/staticcheck
 GO_TEST_FLAGS ?=
 BENCH_ARGS ?=
+# FUZZTIME is how long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 10s
 DEMO_ARGS ?=
 
 # Test tools from the separate tools module (tools/go.mod pins them): cnitool,
@@ -29,13 +31,14 @@ TOOLS_CNI_PKGS := \
 	github.com/containernetworking/plugins/plugins/main/loopback \
 	github.com/containernetworking/plugins/plugins/meta/tuning
 
-.PHONY: help setup build test vet nocgo bench lint demo clean tools
+.PHONY: help setup build test fuzz vet nocgo bench lint demo clean tools
 
 help:
 	@echo "targets:"
 	@echo "  setup   prepare the node (DPDK packages, hugepages) if needed; needs root"
 	@echo "  build   build everything; commands go to bin/"
-	@echo "  test    setup, go vet, CGO_ENABLED=0 build of dpdk-free packages, go test"
+	@echo "  test    setup, go vet, CGO_ENABLED=0 build of dpdk-free packages, go test, fuzz"
+	@echo "  fuzz    run each go fuzz target for FUZZTIME ($(FUZZTIME))"
 	@echo "  bench   setup, build, run bench/cmd/iofwd-bench"
 	@echo "  demo    setup, build, run bin/podwire-demo"
 	@echo "  lint    go vet and staticcheck $(STATICCHECK_VERSION)"
@@ -80,6 +83,20 @@ test: setup tools kube-tools
 	$(GO) vet ./...
 	@$(MAKE) --no-print-directory nocgo
 	$(GO) test -p 1 -count=1 -timeout 30m $(GO_TEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz
+
+# fuzz runs every fuzz target (go test -fuzz takes one at a time) for
+# FUZZTIME with one worker: the hostile-input decoders of podwired's config,
+# the control API and the CNI plugin. `go test` runs their seed corpora
+# (f.Add and testdata/fuzz/) as regular tests; a failure here writes the
+# input to the package's testdata/fuzz/<target>/. -vet=off: `test` has
+# run go vet already.
+fuzz: setup
+	$(GO) test -vet=off -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME) -parallel 1 ./daemon
+	$(GO) test -vet=off -run '^$$' -fuzz '^FuzzNetworkRequest$$' -fuzztime $(FUZZTIME) -parallel 1 ./api
+	$(GO) test -vet=off -run '^$$' -fuzz '^FuzzAttachmentRequest$$' -fuzztime $(FUZZTIME) -parallel 1 ./api
+	$(GO) test -vet=off -run '^$$' -fuzz '^FuzzLoadConf$$' -fuzztime $(FUZZTIME) -parallel 1 ./cni
+	$(GO) test -vet=off -run '^$$' -fuzz '^FuzzNetworksAnnotation$$' -fuzztime $(FUZZTIME) -parallel 1 ./cni
 
 tools:
 	@mkdir -p $(TOOLS_CNI)
