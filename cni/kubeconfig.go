@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -253,7 +254,7 @@ func (k *kubeClient) setPodAnnotations(ctx context.Context, namespace, name, uid
 		return err
 	}
 	u := *k.server
-	u.Path = u.Path + "/api/v1/namespaces/" + url.PathEscape(namespace) + "/pods/" + url.PathEscape(name) + "/status"
+	u.Path = u.Path + "/api/v1/namespaces/" + namespace + "/pods/" + name + "/status" // checkPodRef'd
 	u.RawPath = ""
 	var last error
 	for attempt := 0; attempt < 3; attempt++ {
@@ -320,3 +321,21 @@ func (k *kubeClient) do(ctx context.Context, method, u, contentType string, body
 }
 
 var errNoPod = errors.New("CNI_ARGS has no K8S_POD_NAMESPACE and K8S_POD_NAME")
+
+// dns1123Subdomain is Kubernetes' rule for a pod's name.
+var dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+// checkPodRef checks that the pod's namespace (a DNS-1123 label) and name
+// (a DNS-1123 subdomain) from CNI_ARGS are names Kubernetes gives, so
+// that they go into the API path as they are.
+func checkPodRef(pod PodArgs) error {
+	switch {
+	case pod.Namespace == "" || pod.Name == "":
+		return errNoPod
+	case len(pod.Namespace) > maxLabel || !dns1123Label.MatchString(pod.Namespace):
+		return fmt.Errorf("K8S_POD_NAMESPACE %q is not a namespace name", pod.Namespace)
+	case len(pod.Name) > 253 || !dns1123Subdomain.MatchString(pod.Name):
+		return fmt.Errorf("K8S_POD_NAME %q is not a pod name", pod.Name)
+	}
+	return nil
+}

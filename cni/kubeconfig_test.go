@@ -329,3 +329,18 @@ func TestKubeconfigField(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckPodRef: only names Kubernetes gives go into the API path.
+func TestCheckPodRef(t *testing.T) {
+	for _, ok := range []PodArgs{{Namespace: "team", Name: "p-1"}, {Namespace: "a", Name: "web-0.example"}} {
+		if err := checkPodRef(ok); err != nil {
+			t.Errorf("%+v: %v", ok, err)
+		}
+	}
+	for _, bad := range []PodArgs{{}, {Namespace: "team"}, {Name: "p"}, {Namespace: "team", Name: "../secrets/x"},
+		{Namespace: "Team", Name: "p"}, {Namespace: "team", Name: "p/status"}, {Namespace: "team", Name: strings.Repeat("a", 254)}} {
+		if err := checkPodRef(bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}

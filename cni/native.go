@@ -166,8 +166,8 @@ func publishNetworkStatus(log *slog.Logger, conf *NetConf, pod PodArgs, res *cur
 // publishedStatus computes the network-status value and patches it into
 // the pod.
 func publishedStatus(conf *NetConf, pod PodArgs, res *current.Result, extras []extraAttachment) (string, error) {
-	if pod.Namespace == "" || pod.Name == "" {
-		return "", errNoPod
+	if err := checkPodRef(pod); err != nil {
+		return "", err
 	}
 	entries := []statusEntry{{name: conf.Name, idx: 0}}
 	for i, x := range extras {
