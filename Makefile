@@ -87,7 +87,8 @@ test: setup tools kube-tools
 
 # fuzz runs every fuzz target (go test -fuzz takes one at a time) for
 # FUZZTIME with one worker: the hostile-input decoders of podwired's config,
-# the control API and the CNI plugin. `go test` runs their seed corpora
+# the control API and the CNI plugin, and the forwarder's switching of
+# arbitrary frames (FuzzSwitch, on real mbufs). `go test` runs their seed corpora
 # (f.Add and testdata/fuzz/) as regular tests; a failure here writes the
 # input to the package's testdata/fuzz/<target>/. -vet=off: `test` has
 # run go vet already.
@@ -97,6 +98,7 @@ fuzz: setup
 	$(GO) test -vet=off -run '^$$' -fuzz '^FuzzAttachmentRequest$$' -fuzztime $(FUZZTIME) -parallel 1 ./api
 	$(GO) test -vet=off -run '^$$' -fuzz '^FuzzLoadConf$$' -fuzztime $(FUZZTIME) -parallel 1 ./cni
 	$(GO) test -vet=off -run '^$$' -fuzz '^FuzzNetworksAnnotation$$' -fuzztime $(FUZZTIME) -parallel 1 ./cni
+	$(GO) test -vet=off -run '^$$' -fuzz '^FuzzSwitch$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x -parallel 1 ./forwarder
 
 tools:
 	@mkdir -p $(TOOLS_CNI)
