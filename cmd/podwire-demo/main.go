@@ -33,6 +33,7 @@ const (
 	apiTimeout    = 5 * time.Second  // one API call
 	startTimeout  = 20 * time.Second // podwired's API, a pod's prompt, the links
 	podStopTime   = 5 * time.Second  // for testpmd to quit before SIGKILL
+	cleanupSlow   = 15 * time.Second // a cleanup step that takes longer says so
 	podwiredGrace = 15 * time.Second // for podwired to exit on SIGTERM before SIGKILL
 
 	// dpdkRunDir is where EAL keeps a process's runtime directory (named by
@@ -728,7 +729,13 @@ func (c *cleanups) run(stderr io.Writer) error {
 	failed := 0
 	for i := len(*c) - 1; i >= 0; i-- {
 		step := (*c)[i]
-		if err := step.fn(); err != nil {
+		// A step that hangs says so, once, rather than leave a silent demo.
+		slow := time.AfterFunc(cleanupSlow, func() {
+			fmt.Fprintf(stderr, "%s: cleanup: %s: still running after %v\n", prog, step.name, cleanupSlow)
+		})
+		err := step.fn()
+		slow.Stop()
+		if err != nil {
 			fmt.Fprintf(stderr, "%s: cleanup: %s: %v\n", prog, step.name, err)
 			failed++
 		}

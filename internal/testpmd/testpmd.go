@@ -307,11 +307,8 @@ func (p *Pod) Stop(timeout time.Duration) {
 	p.Send("stop")
 	p.Send("quit")
 	p.stdin.Close()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
+	if !p.waitGone(timeout) {
+		p.Kill()
 	}
 }
 
@@ -332,11 +329,46 @@ func (p *Pod) Quit(timeout time.Duration) error {
 	}
 }
 
-// Kill ends testpmd at once (SIGKILL to its process group).
+// killWait bounds Kill's wait for the process to be gone.
+const killWait = 10 * time.Second
+
+// Kill ends testpmd at once (SIGKILL to its process group, and to its
+// process should that have left the group) and waits until it is gone, at
+// most killWait; a process stuck in the kernel is reported on stderr.
 func (p *Pod) Kill() {
-	if !p.Exited() {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
+	if p.Exited() {
+		return
+	}
+	pid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	if !p.waitGone(killWait) {
+		state, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		fmt.Fprintf(os.Stderr, "testpmd: pid %d still there %v after SIGKILL: %s\n", pid, killWait, strings.TrimSpace(string(state)))
+	}
+}
+
+// waitGone waits at most d until the process has been reaped or has no
+// /proc entry any more. The second is the case that matters: on this
+// kernel (6.18) a SIGKILLed testpmd was at times released while Go's
+// waitid on its pidfd went on blocking until every other child of this
+// process had exited too (in the demo, podwired, which is stopped after
+// the pods: a deadlock).
+func (p *Pod) waitGone(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	proc := fmt.Sprintf("/proc/%d", p.cmd.Process.Pid)
+	for {
+		select {
+		case <-p.done:
+			return true
+		case <-time.After(20 * time.Millisecond):
+		}
+		if _, err := os.Stat(proc); errors.Is(err, os.ErrNotExist) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
 	}
 }
 
