@@ -291,14 +291,14 @@ func TestPodNeverConnects(t *testing.T) {
 		}
 		keys = append(keys, a.Key())
 	}
-	got := r.in.waitState(t, r.ctx, api.StateWaiting, keys...)
+	r.in.waitState(t, r.ctx, api.StateWaiting, keys...)
 	time.Sleep(1500 * time.Millisecond)
 	fds := r.in.fdCount(t)
 	time.Sleep(4 * time.Second)
 	if n := r.in.fdCount(t); n > fds {
 		t.Fatalf("podwired holds %d descriptors after 4 s of pods not connecting, %d before", n, fds)
 	}
-	got = r.in.waitState(t, r.ctx, api.StateWaiting, keys...)
+	got := r.in.waitState(t, r.ctx, api.StateWaiting, keys...)
 	for _, k := range keys {
 		t.Logf("%s: %s (%s)", k, got[k].State, got[k].Reason)
 		if got[k].Reason == "" {

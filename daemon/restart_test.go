@@ -185,7 +185,6 @@ func outputs(pods []*dpdkPod) string {
 // targets every 10 ms, one ping process each.
 type pinger struct {
 	kernelPod
-	ip    string
 	procs []*exec.Cmd
 }
 
