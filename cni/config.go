@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/pkg/utils"
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/podwire/podwire/api"
@@ -162,10 +162,6 @@ var otherFields = map[string]string{
 	"disableGC":              "a boolean",
 	"loadOnlyInlinedPlugins": "a boolean",
 }
-
-// cniName is libcni's rule for network names (utils.ValidateNetworkName),
-// a subset of podwired's for an attachment's owner.
-var cniName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`)
 
 // ConfigError is an invalid network configuration: Field is the JSON name
 // of the bad field ("" when the whole document is bad). It becomes CNI
@@ -426,7 +422,7 @@ func (c *NetConf) validate() error {
 		return cfgErr("name", "required")
 	case len(c.Name) > api.MaxOwnerLen:
 		return cfgErr("name", "%d characters, more than %d", len(c.Name), api.MaxOwnerLen)
-	case !cniName.MatchString(c.Name):
+	case utils.ValidateNetworkName(c.Name) != nil: // libcni's rule, a subset of podwired's for an owner
 		return cfgErr("name", "%q: want a letter or digit, then letters, digits, '_', '.' and '-'", c.Name)
 	}
 	if err := c.AttachConf.validate("", DefaultNetwork); err != nil {

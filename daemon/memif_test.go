@@ -163,14 +163,7 @@ func TestMemifPeerHangsUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fds := func() int {
-		es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", in.cmd.Process.Pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(es)
-	}
-	idle := fds()
+	idle := in.fdCount(t)
 	for i := range 100 {
 		c, err := net.Dial("unixpacket", a.SocketPath)
 		for try := 0; errors.Is(err, syscall.EAGAIN) && try < 100; try++ {
@@ -189,7 +182,7 @@ func TestMemifPeerHangsUp(t *testing.T) {
 			t.Fatalf("podwired died: %v\n%s", in.cmd.ProcessState, in.log)
 		default:
 		}
-		n := fds()
+		n := in.fdCount(t)
 		if n <= idle {
 			break
 		}

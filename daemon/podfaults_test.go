@@ -72,6 +72,15 @@ func (r *faultRig) addPod(label string, a api.Attachment) *dpdkPod {
 
 // flowing waits until the pod's port has received n more replies than
 // now, and returns how long that took.
+// addModePods adds a DPDK pod in each of threeModes.
+func (r *faultRig) addModePods() []*dpdkPod {
+	var pods []*dpdkPod
+	for _, m := range threeModes() {
+		pods = append(pods, r.addPod(m.label, m.a))
+	}
+	return pods
+}
+
 func (r *faultRig) flowing(p *dpdkPod, what string, timeout time.Duration) time.Duration {
 	r.t.Helper()
 	base, err := r.in.portRx(r.ctx)
@@ -155,10 +164,7 @@ func threeModes() []struct {
 // fails with "Address already in use" otherwise, checked once).
 func TestPodAppRestarts(t *testing.T) {
 	r := newFaultRig(t, "")
-	var pods []*dpdkPod
-	for _, m := range threeModes() {
-		pods = append(pods, r.addPod(m.label, m.a))
-	}
+	pods := r.addModePods()
 	for _, p := range pods {
 		r.flowing(p, "before", 20*time.Second)
 	}
@@ -222,10 +228,7 @@ func TestPodAppRestarts(t *testing.T) {
 //     interface id (the second app's link stays down).
 func TestPodConnectsTwice(t *testing.T) {
 	r := newFaultRig(t, "")
-	var pods []*dpdkPod
-	for _, m := range threeModes() {
-		pods = append(pods, r.addPod(m.label, m.a))
-	}
+	pods := r.addModePods()
 	for _, p := range pods {
 		r.flowing(p, "before", 20*time.Second)
 	}
@@ -320,10 +323,7 @@ func TestPodNeverConnects(t *testing.T) {
 // listens goes once the app exits. podwired ends at its idle level.
 func TestNetnsDeletedWithoutDEL(t *testing.T) {
 	r := newFaultRig(t, "reconcileInterval: 300ms\n")
-	var pods []*dpdkPod
-	for _, m := range threeModes() {
-		pods = append(pods, r.addPod(m.label, m.a))
-	}
+	pods := r.addModePods()
 	// A second pod in vhostMode client whose app still runs (and listens
 	// on its socket) when its namespace goes.
 	still := r.addPod("vhost-client-running", api.Attachment{ContainerID: "pf-vc2", Network: "default", Kind: api.KindVhostUser})

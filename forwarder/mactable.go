@@ -69,14 +69,10 @@ const (
 	learnStaticOther                    // a static entry of another port: a spoofed source
 )
 
-// learn records that mac was seen on port at time now. It returns false
-// when the bucket was full.
-func (t *macTable) learn(mac uint64, port uint16, now uint32) bool {
-	return t.learnFrom(mac, port, now) != learnFull
-}
-
-// learnFrom is learn, telling a static entry of another port apart.
-func (t *macTable) learnFrom(mac uint64, port uint16, now uint32) learnResult {
+// learn records that mac was seen on port at time now: learnFull when
+// its bucket was full, learnStaticOther when mac is another port's static
+// MAC (left alone).
+func (t *macTable) learn(mac uint64, port uint16, now uint32) learnResult {
 	b := t.bucket(mac)
 	want := mac<<16 | uint64(port+1)
 	empty := -1

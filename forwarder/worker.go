@@ -277,7 +277,7 @@ func (w *worker) switchBurst(s *snapshot, in *portView, rx []*dpdk.Mbuf, now uin
 			continue
 		}
 		if src != lastSrc || nv != lastSrcNet {
-			spoofed = nv.macs.learnFrom(src, in.id, now) == learnStaticOther
+			spoofed = nv.macs.learn(src, in.id, now) == learnStaticOther
 			lastSrc, lastSrcNet = src, nv
 		}
 		if spoofed {

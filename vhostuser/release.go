@@ -19,7 +19,7 @@ func (p *Port) Release() error {
 	p.mu.Unlock()
 	p.stopGuard() // the socket's name is back, for DPDK to remove
 	if p.eth.Valid() {
-		if err := p.eth.Remove(); err != nil {
+		if err := p.removeDevice(); err != nil {
 			return fmt.Errorf("release port %s/%s: %w", p.spec.ContainerID, p.spec.IfName, err)
 		}
 	}
